@@ -1,0 +1,2 @@
+// Compile-only translation unit: instantiates every CUDA kernel of tcq.
+#include "tcq/cuda/fake_quant.cuh"

@@ -1,0 +1,20 @@
+# Flags for the project's own targets (tests, benchmarks, examples), never
+# for consumers of tcq::tcq.
+add_library(tcq_project_flags INTERFACE)
+target_link_libraries(tcq_project_flags INTERFACE tcq::tcq)
+set(CMAKE_CXX_EXTENSIONS OFF)
+target_compile_options(tcq_project_flags INTERFACE
+  $<$<OR:$<CXX_COMPILER_ID:GNU>,$<CXX_COMPILER_ID:Clang>>:-Wall -Wextra>)
+if(TCQ_WERROR)
+  target_compile_options(tcq_project_flags INTERFACE -Werror)
+endif()
+if(TCQ_NATIVE)
+  target_compile_options(tcq_project_flags INTERFACE -march=native)
+endif()
+if(TCQ_SANITIZE)
+  target_compile_options(tcq_project_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(tcq_project_flags INTERFACE -fsanitize=address,undefined)
+endif()
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()

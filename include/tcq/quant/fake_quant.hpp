@@ -1,0 +1,103 @@
+#pragma once
+/// @file fake_quant.hpp
+/// @brief Quantize to codes, dequantize, and fake-quantize whole matrices (SIMD).
+///
+/// Scalar twins: tcq/reference/quant.hpp. Element math: quant/element.hpp.
+
+#include <cstdint>
+
+#include "tcq/core/matrix_view.hpp"
+#include "tcq/core/parallel.hpp"
+#include "tcq/core/simd.hpp"
+#include "tcq/quant/element.hpp"
+#include "tcq/quant/fit.hpp"
+#include "tcq/quant/grid.hpp"
+
+namespace tcq {
+
+namespace detail {
+inline void require_grid_shape(const grid& g, index_t rows, index_t cols, std::string_view what) {
+    g.spec.validate(what);
+    require(g.rows == rows && g.cols == cols, what, ": grid is for ", g.rows, "x", g.cols,
+            ", matrix is ", rows, "x", cols);
+    require(static_cast<index_t>(g.params.size()) == rows * g.groups(), what, ": grid holds ",
+            g.params.size(), " parameters, expected ", rows * g.groups());
+}
+
+/// Applies `op(batch) -> batch` / `op_scalar(float) -> float` to a segment.
+template <class Op, class OpS>
+TCQ_FORCEINLINE void map_segment(const float* in, float* out, index_t n, Op&& op, OpS&& op_scalar) {
+    using fb = simd::fbatch;
+    index_t i = 0;
+    for (; i + static_cast<index_t>(fb::size) <= n; i += fb::size) op(fb::load_unaligned(in + i)).store_unaligned(out + i);
+    for (; i < n; ++i) out[i] = op_scalar(in[i]);
+}
+}  // namespace detail
+
+/// out = q(W) on the fitted grid. `out` may be W itself (in place).
+inline void fake_quantize(matrix_view<const float> W, const grid& g, matrix_view<float> out,
+                          const exec_policy& pol = seq()) {
+    detail::require_grid_shape(g, W.rows(), W.cols(), "fake_quantize");
+    require_shape(out, W.rows(), W.cols(), "fake_quantize: out");
+    require_finite(W, "fake_quantize: W");
+    const float maxq = g.spec.maxq();
+    detail::for_each_segment(W.rows(), W.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
+        const grid_param p = g.at(r, gi);
+        const simd::fbatch s(p.scale), z(p.zero), mq(maxq), zero(0.f);
+        detail::map_segment(W.row(r) + c0, out.row(r) + c0, n,
+            [&](simd::fbatch v) {
+                const auto q = xsimd::min(xsimd::max(xsimd::nearbyint(v / s) + z, zero), mq);
+                return s * (q - z);
+            },
+            [&](float v) { return fake_quant(v, p.scale, p.zero, maxq); });
+    });
+}
+
+/// In-place fake-quantization.
+inline void fake_quantize(matrix_view<float> W, const grid& g, const exec_policy& pol = seq()) {
+    fake_quantize(matrix_view<const float>(W), g, W, pol);
+}
+
+/// Integer codes (0 … 2^bits − 1) of W on the grid.
+inline void quantize(matrix_view<const float> W, const grid& g, matrix_view<std::uint8_t> codes,
+                     const exec_policy& pol = seq()) {
+    detail::require_grid_shape(g, W.rows(), W.cols(), "quantize");
+    require_shape(codes, W.rows(), W.cols(), "quantize: codes");
+    require_finite(W, "quantize: W");
+    const float maxq = g.spec.maxq();
+    using fb = simd::fbatch;
+    detail::for_each_segment(W.rows(), W.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
+        const grid_param p = g.at(r, gi);
+        const fb s(p.scale), z(p.zero), mq(maxq), zero(0.f);
+        const float* in = W.row(r) + c0;
+        std::uint8_t* out = codes.row(r) + c0;
+        alignas(64) std::int32_t tmp[fb::size];
+        index_t i = 0;
+        for (; i + static_cast<index_t>(fb::size) <= n; i += fb::size) {
+            const fb q = xsimd::min(xsimd::max(xsimd::nearbyint(fb::load_unaligned(in + i) / s) + z, zero), mq);
+            xsimd::to_int(q).store_aligned(tmp);
+            for (std::size_t k = 0; k < fb::size; ++k) out[i + k] = static_cast<std::uint8_t>(tmp[k]);
+        }
+        for (; i < n; ++i) out[i] = static_cast<std::uint8_t>(quant_code(in[i], p.scale, p.zero, maxq));
+    });
+}
+
+/// Values of codes on the grid: scale·(q − zero). Codes above maxq are an error.
+inline void dequantize(matrix_view<const std::uint8_t> codes, const grid& g, matrix_view<float> out,
+                       const exec_policy& pol = seq()) {
+    detail::require_grid_shape(g, codes.rows(), codes.cols(), "dequantize");
+    require_shape(out, codes.rows(), codes.cols(), "dequantize: out");
+    const int maxq = (1 << g.spec.bits) - 1;
+    for (index_t r = 0; r < codes.rows(); ++r)
+        for (index_t c = 0; c < codes.cols(); ++c)
+            require(codes(r, c) <= maxq, "dequantize: code ", int(codes(r, c)), " at (", r, ", ", c,
+                    ") exceeds maxq ", maxq);
+    detail::for_each_segment(codes.rows(), codes.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
+        const grid_param p = g.at(r, gi);
+        const std::uint8_t* in = codes.row(r) + c0;
+        float* o = out.row(r) + c0;
+        for (index_t i = 0; i < n; ++i) o[i] = dequant_code(static_cast<float>(in[i]), p.scale, p.zero);  // vectorizes
+    });
+}
+
+}  // namespace tcq
