@@ -14,3 +14,6 @@
 #include "tcq/quant/element.hpp"
 #include "tcq/quant/fit.hpp"
 #include "tcq/quant/fake_quant.hpp"
+#include "tcq/quant/quantized.hpp"
+#include "tcq/select/mask.hpp"
+#include "tcq/pack/cost.hpp"

@@ -64,6 +64,16 @@ TCQ_HOST_DEVICE inline grid_param grid_from_range(float xmin, float xmax, float 
     return g;
 }
 
+/// Applies grid_spec::fp16_scale to a fitted pair; throws if the scale does
+/// not survive fp16 (underflow to 0 or overflow).
+inline grid_param finish_scale(grid_param g, const grid_spec& spec) {
+    if (!spec.fp16_scale) return g;
+    const float s = round_to_half(g.scale);
+    require(s > 0.f && std::isfinite(s), "grid: scale ", g.scale, " is not representable in fp16");
+    g.scale = s;
+    return g;
+}
+
 /// MSE-candidate grid i: the range shrunk by p = 1 − i/grid (p rounded to
 /// float, as torch does for a Python scalar times a float tensor).
 TCQ_HOST_DEVICE inline float shrink_factor(int i, int grid) {

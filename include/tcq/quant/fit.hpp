@@ -143,7 +143,7 @@ inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
     adjust_range(xmin, xmax, spec.symmetric);
     grid_param best = grid_from_range(xmin, xmax, maxq, spec.symmetric);
     detail::require_usable_scale(best, x);
-    if (!spec.mse.enabled) return best;
+    if (!spec.mse.enabled) return finish_scale(best, spec);
     float best_err = std::numeric_limits<float>::infinity();
     const int n = mse_candidates(spec.mse);
     for (int i = 0; i < n; ++i) {
@@ -156,7 +156,7 @@ inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
             best = c;
         }
     }
-    return best;
+    return finish_scale(best, spec);
 }
 
 namespace detail {

@@ -23,6 +23,9 @@ struct grid_spec {
     bool symmetric = false;     ///< zero fixed at (maxq+1)/2
     index_t group_size = 0;     ///< 0: one grid per row; else groups of this many columns
     mse_options mse{};
+    /// Round each fitted scale to fp16 (RNE) before use, so a packed file
+    /// (fp16 statistics) dequantizes to exactly the fake-quantized values.
+    bool fp16_scale = false;
 
     /// Largest code, 2^bits − 1, as float (the element math works in float).
     [[nodiscard]] float maxq() const { return static_cast<float>((1 << bits) - 1); }

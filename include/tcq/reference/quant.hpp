@@ -36,7 +36,7 @@ inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
     adjust_range(xmin, xmax, spec.symmetric);
     grid_param best = grid_from_range(xmin, xmax, maxq, spec.symmetric);
     require(std::isfinite(best.scale) && best.scale > 0.f, "reference::fit_segment: unusable scale ", best.scale);
-    if (!spec.mse.enabled) return best;
+    if (!spec.mse.enabled) return finish_scale(best, spec);
     float best_err = std::numeric_limits<float>::infinity();
     const int n = static_cast<int>(static_cast<double>(spec.mse.max_shrink) * spec.mse.grid);
     for (int i = 0; i < n; ++i) {
@@ -49,7 +49,7 @@ inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
             best = c;
         }
     }
-    return best;
+    return finish_scale(best, spec);
 }
 
 /// Per row / row-group fit of a matrix.

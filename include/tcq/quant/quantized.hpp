@@ -1,0 +1,38 @@
+#pragma once
+/// @file quantized.hpp
+/// @brief The quantized matrix that GPTQ and RTN produce and packing consumes.
+
+#include <cstdint>
+#include <vector>
+
+#include "tcq/core/matrix_view.hpp"
+#include "tcq/quant/grid.hpp"
+#include "tcq/select/mask.hpp"
+
+namespace tcq {
+
+/// A rows × cols matrix quantized on a grid, in the original column order,
+/// with an optional set of weights kept at full precision.
+struct quantized_matrix {
+    index_t rows = 0;
+    index_t cols = 0;
+    /// One (scale, zero) per (row, group). Group of column c: g_idx[c] if
+    /// g_idx is non-empty (act-order), else grid.group_of(c).
+    tcq::grid grid;
+    std::vector<std::int32_t> g_idx;
+    /// rows × cols codes, row-major; 0 at kept (masked) positions.
+    std::vector<std::uint8_t> codes;
+    /// rows × cols final values: dequantized codes, or the kept fp32 value
+    /// where `kept` is set (the error-updated value from GPTQ).
+    std::vector<float> values;
+    /// Weights kept at 16-bit; empty mask (0 × 0) means none.
+    tcq::mask kept;
+
+    [[nodiscard]] index_t group_of(index_t c) const {
+        return g_idx.empty() ? grid.group_of(c) : g_idx[static_cast<std::size_t>(c)];
+    }
+    [[nodiscard]] matrix_view<const float> values_view() const { return {values.data(), rows, cols}; }
+    [[nodiscard]] matrix_view<const std::uint8_t> codes_view() const { return {codes.data(), rows, cols}; }
+};
+
+}  // namespace tcq
