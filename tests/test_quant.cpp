@@ -194,6 +194,10 @@ TEST_CASE("bad input throws tcq::error naming the problem") {
     CHECK_THROWS_WITH_AS(tcq::fake_quantize(Wv, g, tcq::make_view(out.data(), 2, 5)), doctest::Contains("shape mismatch"), tcq::error);
     CHECK_THROWS_WITH_AS(tcq::fake_quantize(tcq::make_view<const float>(w.data(), 4, 3), g, tcq::make_view(out.data(), 4, 3)),
                          doctest::Contains("grid is for 3x4"), tcq::error);
+    std::vector<float> wn(w), outn(12);
+    wn[7] = -INFINITY;
+    CHECK_THROWS_WITH_AS(tcq::fake_quantize(tcq::make_view<const float>(wn.data(), 3, 4), g, tcq::make_view(outn.data(), 3, 4), tcq::par(2)),
+                         doctest::Contains("fake_quantize: W: non-finite value -inf at (1, 3)"), tcq::error);
     auto bad = spec_of(3);
     bad.mse.max_shrink = 1.5f;
     CHECK_THROWS_AS(tcq::fit_grid(Wv, bad), tcq::error);

@@ -60,7 +60,7 @@ public:
         require(r0 >= 0 && c0 >= 0 && nr >= 0 && nc >= 0 && r0 + nr <= rows_ && c0 + nc <= cols_,
                 "matrix_view::block: [", r0, "+", nr, ", ", c0, "+", nc, ") outside ", rows_, "x",
                 cols_);
-        return matrix_view(nr * nc ? data_ + r0 * stride_ + c0 : data_, nr, nc, stride_);
+        return matrix_view((nr > 0 && nc > 0) ? data_ + r0 * stride_ + c0 : data_, nr, nc, stride_);
     }
 
 private:
@@ -113,9 +113,10 @@ template <class T>
 void require_finite(const matrix_view<T>& v, std::string_view what) {
     for (index_t r = 0; r < v.rows(); ++r) {
         const auto* p = v.row(r);
-        bool ok = true;
-        for (index_t c = 0; c < v.cols(); ++c) ok &= std::isfinite(static_cast<double>(p[c]));
-        if (!ok)
+        // x − x is NaN exactly for NaN and ±Inf; the sum stays NaN once hit (vectorizes).
+        std::remove_cv_t<T> acc = 0;
+        for (index_t c = 0; c < v.cols(); ++c) acc += p[c] - p[c];
+        if (acc != acc)
             for (index_t c = 0; c < v.cols(); ++c) require_finite(static_cast<double>(p[c]), what, r, c);
     }
 }

@@ -4,6 +4,7 @@
 ///
 /// Scalar twins: tcq/reference/quant.hpp. Element math: quant/element.hpp.
 
+#include <atomic>
 #include <cstdint>
 
 #include "tcq/core/matrix_view.hpp"
@@ -25,12 +26,30 @@ inline void require_grid_shape(const grid& g, index_t rows, index_t cols, std::s
 }
 
 /// Applies `op(batch) -> batch` / `op_scalar(float) -> float` to a segment.
+/// Returns false if the input held NaN or Inf (checked in the same pass:
+/// x − x is NaN exactly for non-finite x, and NaN sticks in the sum).
 template <class Op, class OpS>
-TCQ_FORCEINLINE void map_segment(const float* in, float* out, index_t n, Op&& op, OpS&& op_scalar) {
+TCQ_FORCEINLINE bool map_segment(const float* in, float* out, index_t n, Op&& op, OpS&& op_scalar) {
     using fb = simd::fbatch;
+    fb chk(0.f);
     index_t i = 0;
-    for (; i + static_cast<index_t>(fb::size) <= n; i += fb::size) op(fb::load_unaligned(in + i)).store_unaligned(out + i);
-    for (; i < n; ++i) out[i] = op_scalar(in[i]);
+    for (; i + static_cast<index_t>(fb::size) <= n; i += fb::size) {
+        const fb v = fb::load_unaligned(in + i);
+        chk = chk + (v - v);
+        op(v).store_unaligned(out + i);
+    }
+    float c = xsimd::hadd(chk);
+    for (; i < n; ++i) {
+        c += in[i] - in[i];
+        out[i] = op_scalar(in[i]);
+    }
+    return c == c;
+}
+
+/// Finiteness is checked inside the kernels' single pass; on failure the
+/// input is scanned again only to name the offending element.
+inline void report_non_finite(matrix_view<const float> W, bool ok, std::string_view what) {
+    if (!ok) require_finite(W, what);
 }
 }  // namespace detail
 
@@ -39,18 +58,20 @@ inline void fake_quantize(matrix_view<const float> W, const grid& g, matrix_view
                           const exec_policy& pol = seq()) {
     detail::require_grid_shape(g, W.rows(), W.cols(), "fake_quantize");
     require_shape(out, W.rows(), W.cols(), "fake_quantize: out");
-    require_finite(W, "fake_quantize: W");
     const float maxq = g.spec.maxq();
+    std::atomic<bool> ok{true};
     detail::for_each_segment(W.rows(), W.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
         const grid_param p = g.at(r, gi);
         const simd::fbatch s(p.scale), z(p.zero), mq(maxq), zero(0.f);
-        detail::map_segment(W.row(r) + c0, out.row(r) + c0, n,
+        const bool seg_ok = detail::map_segment(W.row(r) + c0, out.row(r) + c0, n,
             [&](simd::fbatch v) {
                 const auto q = xsimd::min(xsimd::max(xsimd::nearbyint(v / s) + z, zero), mq);
                 return s * (q - z);
             },
             [&](float v) { return fake_quant(v, p.scale, p.zero, maxq); });
+        if (!seg_ok) ok.store(false, std::memory_order_relaxed);
     });
+    detail::report_non_finite(W, ok.load(), "fake_quantize: W");
 }
 
 /// In-place fake-quantization.
