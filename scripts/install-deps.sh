@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tcq needs, only those missing (idempotent).
+set -euo pipefail
+pkgs=(cmake make g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
+      clang libclang-rt-14-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
