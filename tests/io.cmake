@@ -1,0 +1,6 @@
+# Safetensors I/O tests need tcq::io (nlohmann-json); this project's own build requires it.
+if(NOT TARGET tcq_io)
+  message(FATAL_ERROR "tests/test_safetensors.cpp needs nlohmann_json >= 3 "
+                      "(Debian: nlohmann-json3-dev) for tcq::io; or set TCQ_BUILD_TESTS=OFF")
+endif()
+target_link_libraries(test_safetensors PRIVATE tcq::io)
