@@ -1,0 +1,53 @@
+#pragma once
+/// @file model_adapter.hpp
+/// @brief What an inference engine supplies so the TaCQ pipeline can run on
+/// its model: the linear layers, staged forward passes with input capture,
+/// and per-sample gradients. The pipeline itself is model-agnostic.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tcq/core/matrix_view.hpp"
+
+namespace tcq {
+
+/// One linear layer y = W x as the pipeline sees it.
+struct linear_layer {
+    std::string name;            ///< unique, e.g. "layers.3.wq"
+    index_t stage = 0;           ///< sequential stage; layers of one stage share one capture
+    matrix_view<float> weight;   ///< rows = out features, cols = in features; overwritten in place
+};
+
+/// Receives the input X (tokens × cols) of layer `layer` for calibration sample `sample`.
+using capture_sink = std::function<void(index_t layer, index_t sample, matrix_view<const float> X)>;
+/// Receives ∂L_s/∂W of layer `layer` for sample `sample`; calls come in increasing sample order.
+using gradient_sink = std::function<void(index_t sample, index_t layer, matrix_view<const float> dW)>;
+
+/// The engine side of the pipeline. Stages run in increasing order; the
+/// pipeline calls `reset()`, then for each stage `capture(stage)`, quantizes
+/// that stage's weights in place, then `advance(stage)`, so every stage sees
+/// inputs produced by the already-quantized earlier stages (GPTQ's sequential
+/// protocol).
+class model_adapter {
+public:
+    virtual ~model_adapter() = default;
+    /// All linear layers, in a fixed order (the order ties are broken by).
+    virtual std::vector<linear_layer> linears() = 0;
+    /// Number of sequential stages (max stage + 1).
+    virtual index_t stages() const = 0;
+    /// Number of calibration samples.
+    virtual index_t samples() const = 0;
+    /// Puts the calibration samples at the model input (start of a sequential pass).
+    virtual void reset() = 0;
+    /// Runs stage `stage` on the cached activations with the current weights
+    /// and calls `sink` with the inputs of every layer of that stage; the
+    /// cached activations are not advanced.
+    virtual void capture(index_t stage, const capture_sink& sink) = 0;
+    /// Advances the cached activations through stage `stage` with the current weights.
+    virtual void advance(index_t stage) = 0;
+    /// Per-sample gradients of every linear weight at the current weights.
+    virtual void gradients(const gradient_sink& sink) = 0;
+};
+
+}  // namespace tcq

@@ -1,0 +1,342 @@
+#pragma once
+/// @file pipeline.hpp
+/// @brief The TaCQ pipeline on any model (DESIGN §1), and its baselines at
+/// the same budget:
+///  1. per-sample gradients at the fp32 weights → Σ|g| (and Σg² for Fisher);
+///  2. contrast Q(W): sequential GPTQ at the base bits, no 16-bit weights
+///     (or RTN, a cheaper option), also giving U_jj (SpQR) and diag H (Wanda);
+///  3. scores, then one exact top-k under the budget (global by default);
+///  4. the final sequential GPTQ pass with the mask; 16-bit weights keep
+///     their error-updated values.
+/// Gradients and contrasts are cached, so comparing methods on one model
+/// recomputes neither. The engine supplies a model_adapter.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "tcq/gptq/hessian.hpp"
+#include "tcq/gptq/options.hpp"
+#include "tcq/gptq/report.hpp"
+#include "tcq/gptq/rtn.hpp"
+#include "tcq/gptq/solver.hpp"
+#include "tcq/pipeline/method.hpp"
+#include "tcq/pipeline/model_adapter.hpp"
+#include "tcq/saliency/accumulator.hpp"
+#include "tcq/saliency/scores.hpp"
+#include "tcq/select/budget.hpp"
+#include "tcq/select/topk.hpp"
+
+namespace tcq {
+
+/// What one pipeline run does.
+struct pipeline_options {
+    quant_method method = quant_method::tacq;
+    /// Base grid and GPTQ settings (bits, group, MSE search, damping, act-order…).
+    /// The pipeline forces grid.fp16_scale on, so the result packs exactly.
+    gptq_options gptq{};
+    /// How many weights stay in 16-bit (ignored by rtn and gptq).
+    budget outliers = budget::tacq_default();
+    /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
+    select_scope scope = select_scope::global;
+    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, DESIGN §1.1).
+    bool rtn_contrast = false;
+    /// Accumulate Hessians in fp64.
+    bool hessian_fp64 = false;
+    /// Seed of the `random` baseline.
+    std::uint64_t seed = 0;
+    exec_policy pol = par();
+    /// Progress lines ("contrast: stage 3/6"), e.g. to stderr; may be empty.
+    std::function<void(const std::string&)> progress;
+};
+
+/// Per-layer outcome.
+struct layer_report {
+    std::string name;
+    index_t rows = 0, cols = 0;
+    index_t kept = 0;              ///< 16-bit weights
+    double loss = 0;               ///< GPTQ objective Σ (w − q)²/U_jj²/2 (0 for RTN)
+    double relative_damping = 0;   ///< damping used, as a fraction of mean diag H
+    int retries = 0;               ///< Cholesky retries
+    index_t dead_columns = 0;
+};
+
+/// Outcome of one run: every layer quantized, plus the report.
+struct pipeline_result {
+    quant_method method = quant_method::tacq;
+    grid_spec grid{};
+    bool act_order = false;
+    std::vector<std::string> names;
+    std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
+    std::vector<layer_report> reports;
+    bits_report bits;                       ///< exact packed storage (pack/cost.hpp)
+    index_t kept = 0;                       ///< 16-bit weights in all layers
+    /// Seconds per phase; cached phases report the time they took when computed.
+    double seconds_gradients = 0, seconds_contrast = 0, seconds_scores = 0, seconds_select = 0, seconds_final = 0,
+           seconds_total = 0;
+};
+
+/// Runs methods on one model; caches gradients and contrasts between runs.
+class pipeline {
+public:
+    /// Snapshots the model's fp32 linear weights (restored before each pass).
+    explicit pipeline(model_adapter& model) : model_(model), layers_(model.linears()) {
+        require(!layers_.empty(), "pipeline: the model has no linear layers");
+        original_.reserve(layers_.size());
+        for (const auto& l : layers_) {
+            require_finite(l.weight, l.name);
+            require(l.stage >= 0 && l.stage < model.stages(), "pipeline: layer '", l.name, "' has stage ", l.stage,
+                    " outside [0, ", model.stages(), ")");
+            std::vector<float> w(static_cast<std::size_t>(l.weight.size()));
+            for (index_t r = 0; r < l.weight.rows(); ++r)
+                std::copy(l.weight.row(r), l.weight.row(r) + l.weight.cols(), w.begin() + r * l.weight.cols());
+            original_.push_back(std::move(w));
+        }
+    }
+
+    /// The linear layers, in order.
+    [[nodiscard]] const std::vector<linear_layer>& layers() const { return layers_; }
+
+    /// Runs one method. On return the model's linear weights hold the final
+    /// (dequantized, with 16-bit weights) values, ready for evaluation.
+    pipeline_result run(const pipeline_options& opt_in) {
+        const auto t0 = clock::now();
+        pipeline_options opt = opt_in;
+        opt.gptq.grid.fp16_scale = true;
+        opt.gptq.validate();
+        pipeline_result res;
+        res.method = opt.method;
+        res.grid = opt.gptq.grid;
+        res.act_order = opt.gptq.act_order;
+        for (const auto& l : layers_) res.names.push_back(l.name);
+
+        std::vector<mask> masks;
+        if (const auto sm = score_of(opt.method)) {
+            const score_needs nd = needs(*sm);
+            if (nd.grad_abs || nd.grad_sq) res.seconds_gradients = gradients(opt).seconds;
+            const contrast* c = nullptr;
+            if (nd.Q || nd.u_diag || nd.h_diag) {
+                c = &contrast_for(opt);
+                res.seconds_contrast = c->seconds;
+            }
+            masks = select(*sm, c, opt, res);
+        }
+        auto t = clock::now();
+        if (opt.method == quant_method::rtn) {
+            restore();
+            for (std::size_t i = 0; i < layers_.size(); ++i) {
+                res.layers.push_back(rtn_quantize(original_view(i), opt.gptq.grid, {}, opt.pol));
+                write_back(i, res.layers.back());
+            }
+        } else {
+            auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
+            for (auto& r : pass) res.layers.push_back(std::move(r.q));
+            fill_reports(res, pass);
+        }
+        res.seconds_final = seconds(t);
+        if (res.reports.empty())
+            for (std::size_t i = 0; i < layers_.size(); ++i)
+                res.reports.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols(), 0, 0, 0, 0, 0});
+        std::vector<matrix_shape> shapes;
+        std::vector<index_t> kept;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            shapes.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols()});
+            kept.push_back(res.layers[i].kept.size() ? res.layers[i].kept.count() : 0);
+            res.reports[i].kept = kept.back();
+            res.kept += kept.back();
+        }
+        res.bits = storage_bits(shapes, kept, opt.gptq.grid, opt.gptq.act_order);
+        res.seconds_total = seconds(t0);
+        return res;
+    }
+
+    /// Puts the original fp32 weights back into the model.
+    void restore() {
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            const auto& w = layers_[i].weight;
+            for (index_t r = 0; r < w.rows(); ++r)
+                std::copy(original_[i].begin() + r * w.cols(), original_[i].begin() + (r + 1) * w.cols(), w.row(r));
+        }
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    static double seconds(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+    struct grads {
+        std::vector<grad_accumulator> acc;
+        double seconds = 0;
+    };
+    struct contrast {
+        std::vector<std::vector<float>> q;       ///< Q(W) per layer
+        std::vector<std::vector<float>> u_diag;  ///< U_jj per layer (GPTQ contrast only)
+        std::vector<std::vector<float>> h_diag;  ///< diag H per layer (GPTQ contrast only)
+        double seconds = 0;
+    };
+
+    matrix_view<const float> original_view(std::size_t i) const {
+        return {original_[i].data(), layers_[i].weight.rows(), layers_[i].weight.cols()};
+    }
+    void say(const pipeline_options& o, const std::string& s) const {
+        if (o.progress) o.progress(s);
+    }
+    void write_back(std::size_t i, const quantized_matrix& q) {
+        const auto& w = layers_[i].weight;
+        for (index_t r = 0; r < w.rows(); ++r)
+            std::copy(q.values.begin() + r * w.cols(), q.values.begin() + (r + 1) * w.cols(), w.row(r));
+    }
+
+    /// Σ|g| and Σg² of every layer at the original weights (cached).
+    const grads& gradients(const pipeline_options& opt) {
+        if (grads_) return *grads_;
+        const auto t = clock::now();
+        restore();
+        say(opt, "gradients: " + std::to_string(model_.samples()) + " samples");
+        grads g;
+        for (const auto& l : layers_)
+            g.acc.emplace_back(l.weight.rows(), l.weight.cols(), grad_stats::abs_sum | grad_stats::sq_sum, l.name);
+        model_.gradients([&](index_t, index_t layer, matrix_view<const float> dW) {
+            require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
+                    layer);
+            g.acc[static_cast<std::size_t>(layer)].add(dW, opt.pol);
+        });
+        g.seconds = seconds(t);
+        grads_ = std::move(g);
+        return *grads_;
+    }
+
+    /// Q(W), U_jj and diag H at the run's base grid (cached per grid and GPTQ settings).
+    const contrast& contrast_for(const pipeline_options& opt) {
+        const auto& gs = opt.gptq.grid;
+        const auto key = std::make_tuple(gs.bits, gs.symmetric, gs.group_size, gs.mse.enabled, gs.mse.norm, gs.mse.grid,
+                                         gs.mse.max_shrink, opt.rtn_contrast, opt.gptq.act_order, opt.gptq.static_groups,
+                                         opt.gptq.block_size, opt.hessian_fp64);
+        if (auto it = contrasts_.find(key); it != contrasts_.end()) return it->second;
+        const auto t = clock::now();
+        contrast c;
+        if (opt.rtn_contrast) {
+            for (std::size_t i = 0; i < layers_.size(); ++i)
+                c.q.push_back(rtn_quantize(original_view(i), gs, {}, opt.pol).values);
+        } else {
+            auto pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
+            for (auto& r : pass) {
+                c.q.push_back(std::move(r.q.values));
+                c.u_diag.push_back(std::move(r.report.u_diag));
+            }
+        }
+        restore();
+        c.seconds = seconds(t);
+        return contrasts_.emplace(key, std::move(c)).first->second;
+    }
+
+    /// Scores every layer and selects the 16-bit weights under the budget.
+    std::vector<mask> select(score_method sm, const contrast* c, const pipeline_options& opt, pipeline_result& res) {
+        auto t = clock::now();
+        std::vector<std::vector<float>> scores(layers_.size());
+        std::vector<scored_matrix> mats;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            const index_t R = layers_[i].weight.rows(), C = layers_[i].weight.cols();
+            score_inputs in;
+            in.W = original_view(i);
+            if (c) {
+                in.Q = {c->q[i].data(), R, C};
+                if (!c->u_diag.empty()) in.u_diag = c->u_diag[i];
+                if (!c->h_diag.empty()) in.h_diag = c->h_diag[i];
+            }
+            if (grads_) {
+                const auto& a = grads_->acc[i];
+                if (needs(sm).grad_abs) in.grad_abs = a.abs_sum();
+                if (needs(sm).grad_sq) in.grad_sq = a.sq_sum();
+            }
+            require(!needs(sm).u_diag || !in.u_diag.empty(), "pipeline: method '", to_string(sm),
+                    "' needs U_jj from a GPTQ contrast; it is not available with rtn_contrast");
+            require(!needs(sm).h_diag || !in.h_diag.empty(), "pipeline: method '", to_string(sm),
+                    "' needs diag H from a GPTQ contrast; it is not available with rtn_contrast");
+            in.seed = opt.seed + i;
+            scores[i].resize(static_cast<std::size_t>(R * C));
+            compute_scores(sm, in, {scores[i].data(), R, C}, opt.pol);
+            mats.push_back({layers_[i].name, {scores[i].data(), R, C}});
+        }
+        res.seconds_scores = seconds(t);
+        t = clock::now();
+        auto sel = select_topk(mats, opt.outliers, opt.scope, opt.pol);
+        res.seconds_select = seconds(t);
+        say(opt, "selected " + std::to_string(sel.selected) + " of " + std::to_string(sel.scored) + " weights");
+        return std::move(sel.masks);
+    }
+
+    /// One sequential GPTQ pass over all stages; weights start from the originals
+    /// and end at the pass's values. Optionally records diag H per layer.
+    std::vector<gptq_result> sequential_gptq(const pipeline_options& opt, const std::vector<mask>* masks,
+                                             const std::string& phase, std::vector<std::vector<float>>* h_diag) {
+        restore();
+        model_.reset();
+        std::vector<gptq_result> out(layers_.size());
+        if (h_diag) h_diag->assign(layers_.size(), {});
+        const index_t S = model_.stages();
+        for (index_t s = 0; s < S; ++s) {
+            say(opt, phase + ": stage " + std::to_string(s + 1) + "/" + std::to_string(S));
+            std::vector<std::size_t> idx;
+            for (std::size_t i = 0; i < layers_.size(); ++i)
+                if (layers_[i].stage == s) idx.push_back(i);
+            if (opt.hessian_fp64)
+                solve_stage<double>(opt, masks, idx, s, out, h_diag);
+            else
+                solve_stage<float>(opt, masks, idx, s, out, h_diag);
+            model_.advance(s);
+        }
+        return out;
+    }
+
+    template <class T>
+    void solve_stage(const pipeline_options& opt, const std::vector<mask>* masks, const std::vector<std::size_t>& idx,
+                     index_t s, std::vector<gptq_result>& out, std::vector<std::vector<float>>* h_diag) {
+        std::vector<hessian_accumulator<T>> H;
+        std::vector<index_t> slot(layers_.size(), -1);
+        for (std::size_t k = 0; k < idx.size(); ++k) {
+            H.emplace_back(layers_[idx[k]].weight.cols());
+            slot[idx[k]] = static_cast<index_t>(k);
+        }
+        model_.capture(s, [&](index_t layer, index_t, matrix_view<const float> X) {
+            require(layer >= 0 && layer < static_cast<index_t>(layers_.size()) && slot[static_cast<std::size_t>(layer)] >= 0,
+                    "pipeline: capture of stage ", s, " delivered layer ", layer, ", which is not in that stage");
+            H[static_cast<std::size_t>(slot[static_cast<std::size_t>(layer)])].add(X, opt.pol);
+        });
+        for (std::size_t k = 0; k < idx.size(); ++k) {
+            const std::size_t i = idx[k];
+            gptq_options g = opt.gptq;
+            g.name = layers_[i].name;
+            g.keep_losses = false;
+            const mask none;
+            out[i] = gptq_quantize(matrix_view<const float>(original_view(i)), H[k], g, masks ? (*masks)[i] : none, opt.pol);
+            write_back(i, out[i].q);
+            if (h_diag) {
+                const auto hv = H[k].view();
+                auto& d = (*h_diag)[i];
+                d.resize(static_cast<std::size_t>(hv.cols()));
+                for (index_t j = 0; j < hv.cols(); ++j) d[static_cast<std::size_t>(j)] = static_cast<float>(hv(j, j));
+            }
+        }
+    }
+
+    static void fill_reports(pipeline_result& res, const std::vector<gptq_result>& pass) {
+        for (std::size_t i = 0; i < pass.size(); ++i) {
+            const auto& r = pass[i].report;
+            res.reports.push_back({res.names[i], res.layers[i].rows, res.layers[i].cols, 0, r.total_loss,
+                                   r.relative_damping, r.retries, static_cast<index_t>(r.dead_columns.size())});
+        }
+    }
+
+    model_adapter& model_;
+    std::vector<linear_layer> layers_;
+    std::vector<std::vector<float>> original_;
+    std::optional<grads> grads_;
+    std::map<std::tuple<int, bool, index_t, bool, float, int, float, bool, bool, bool, index_t, bool>, contrast> contrasts_;
+};
+
+}  // namespace tcq
