@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tcq needs, only those missing (idempotent).
+# Usage: install-deps.sh [docs]   (docs: also doxygen, for CI's docs_doxygen test)
 set -euo pipefail
 pkgs=(cmake make g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
       clang libclang-rt-14-dev)
+for group in "$@"; do
+  case $group in
+    docs) pkgs+=(doxygen) ;;
+    *) echo "install-deps: unknown group '$group' (known: docs)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

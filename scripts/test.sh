@@ -1,11 +1,167 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, and runs the test suite.
-# Usage: scripts/test.sh [build-dir]   (default: build-test)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+# Installs what is missing, builds and runs the whole test suite the way CI
+# does (.ci/run calls this). Usage:
+#   scripts/test.sh [build-prefix]          (default: build-test)
+#   STAGES="gcc" scripts/test.sh            (any of: gcc asan fuzz clang)
+#   FUZZ_SECONDS=60 JOBS=2 scripts/test.sh
+#
+# Stages (default "gcc asan fuzz"; build dirs <prefix>, <prefix>-asan, <prefix>-clang):
+#   gcc    g++ Release, -Wall -Wextra -Werror (TCQ_WERROR), tests, benchmarks,
+#          examples, the CUDA compile check when nvcc exists, and the header
+#          self-containment check (TCQ_HEADER_CHECK); full ctest: unit tests,
+#          docs (quickstart, Doxygen), packaging (vcpkg port, Conan recipe,
+#          consumers).
+#   asan   clang++ -O1 -g, ASan+UBSan (TCQ_SANITIZE), -Werror, tests and the
+#          libFuzzer targets (TCQ_FUZZ); ctest without the compiler-independent
+#          "integration" tests. This is also the clang build: one build gives
+#          clang's warnings and the sanitizers, which keeps CI within budget.
+#   fuzz   every fuzz target the asan stage built, FUZZ_SECONDS (20) each,
+#          seeded from tests/fuzz/corpus_<name>/ (never written to).
+#   clang  optional: clang++ Release, -Werror, tests only (optimized clang code).
+# The last line is "N passed, N failed", summed over every ctest run, fuzz
+# run and failed build; the exit status is non-zero if anything failed.
+set -uo pipefail
+
 B=${1:-build-test}
 JOBS=${JOBS:-2}
-cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTCQ_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build "$B" -j"$JOBS"
-ctest --test-dir "$B" --output-on-failure -j"$JOBS"
+STAGES=${STAGES:-gcc asan fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+CTEST_TIMEOUT=${CTEST_TIMEOUT:-900}   # per test, unless the test sets its own
+COMMON=(-DTCQ_BUILD_TESTS=ON)
+passed=0
+failed=0
+LAST_COUNTS=""
+
+log() { printf '\n==== %s [%s]\n' "$*" "$(date +%T)"; }
+
+# configure_build <dir> <name> <cmake args...>: non-zero if configuring
+# failed; a failed build counts one failure and still returns 0 (so ctest
+# runs what did build and reports the rest as "Not Run").
+configure_build() {
+  local dir=$1 name=$2
+  shift 2
+  if ! cmake -S . -B "$dir" "${COMMON[@]}" "$@" >"$dir.configure.log" 2>&1; then
+    cat "$dir.configure.log"
+    echo "FAILED: configure ($name)"
+    failed=$((failed + 1))
+    return 1
+  fi
+  local keep=(-k)
+  [[ -f $dir/build.ninja ]] && keep=(-k 0)
+  if ! cmake --build "$dir" -j"$JOBS" -- "${keep[@]}" >"$dir.build.log" 2>&1; then
+    grep -E -A5 'error|Error' "$dir.build.log" | head -150
+    echo "FAILED: build ($name), full log: $dir.build.log"
+    failed=$((failed + 1))
+    return 0
+  fi
+  echo "built $name ($(grep -c 'warning:' "$dir.build.log") warning lines; log $dir.build.log)"
+}
+
+# run_ctest <dir> [ctest args...]: adds the run's counts to the totals.
+run_ctest() {
+  local dir=$1
+  shift
+  local out="$dir.ctest.log" line p=0 f=0
+  ctest --test-dir "$dir" --output-on-failure -j"$JOBS" --timeout "$CTEST_TIMEOUT" "$@" 2>&1 | tee "$out"
+  line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$out" | tail -1)
+  if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    f=${BASH_REMATCH[1]}
+    p=$((BASH_REMATCH[2] - f))
+  elif ! grep -q 'No tests were found' "$out"; then
+    f=1  # ctest itself failed
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  LAST_COUNTS="$p passed, $f failed"
+}
+
+stage_gcc() {
+  configure_build "$B" gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+    -DTCQ_BUILD_BENCHMARKS=ON -DTCQ_BUILD_EXAMPLES=ON -DTCQ_WERROR=ON -DTCQ_HEADER_CHECK=ON || return
+  run_ctest "$B"
+}
+
+stage_asan() {
+  local fuzz=()
+  [[ -f tests/fuzz/CMakeLists.txt ]] && fuzz=(-DTCQ_FUZZ=ON)
+  configure_build "$B-asan" "clang asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ -DTCQ_WERROR=ON \
+    -DTCQ_SANITIZE=ON -DTCQ_BUILD_BENCHMARKS=OFF -DTCQ_BUILD_EXAMPLES=OFF -DTCQ_ENABLE_CUDA=OFF \
+    "${fuzz[@]}" || return
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest "$B-asan" -LE integration
+}
+
+stage_clang() {
+  configure_build "$B-clang" clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+    -DTCQ_WERROR=ON -DTCQ_BUILD_BENCHMARKS=OFF -DTCQ_BUILD_EXAMPLES=OFF -DTCQ_ENABLE_CUDA=OFF || return
+  run_ctest "$B-clang" -LE integration
+}
+
+stage_fuzz() {
+  local exe name seeds work n=0 p=0 f=0 targets=()
+  shopt -s nullglob
+  targets=("$B"-asan/tests/fuzz/fuzz_*)
+  shopt -u nullglob
+  for exe in "${targets[@]}"; do
+    [[ -f $exe && -x $exe ]] || continue
+    name=$(basename "$exe")
+    seeds=tests/fuzz/corpus_${name#fuzz_}
+    work=$B-asan/fuzz-work/$name
+    rm -rf "$work"
+    mkdir -p "$work/corpus"
+    local args=("-max_total_time=$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+                "-artifact_prefix=$work/" "$work/corpus")
+    [[ -d $seeds ]] && args+=("$seeds")
+    n=$((n + 1))
+    if "$exe" "${args[@]}" >"$work/log" 2>&1; then
+      p=$((p + 1))
+      echo "fuzz $name: OK ($(awk '/^stat::number_of_executed_units/ { print $2 }' "$work/log") runs in ${FUZZ_SECONDS}s)"
+    else
+      f=$((f + 1))
+      tail -60 "$work/log"
+      echo "fuzz $name: FAILED (crash input and log in $work/)"
+    fi
+  done
+  ((n == 0)) && echo "fuzz: no fuzz targets built (tests/fuzz/fuzz_*.cpp, by the asan stage); skipped"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  LAST_COUNTS="$p passed, $f failed"
+}
+
+main() {
+  cd "$(dirname "$0")/.." || exit 1
+  bash scripts/install-deps.sh docs || exit 1
+  if command -v ccache >/dev/null 2>&1; then
+    COMMON+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  local s wall user sys status before_f t_all=$SECONDS summary=()
+  for s in $STAGES; do
+    if ! declare -F "stage_$s" >/dev/null; then
+      echo "unknown stage '$s' (known: gcc asan fuzz clang)"
+      failed=$((failed + 1))
+      continue
+    fi
+    log "stage $s"
+    before_f=$failed
+    LAST_COUNTS=""
+    # Wall time, and CPU time of the stage's processes: CPU/2 is what the
+    # stage takes on an idle 2-core machine; wall grows when it is shared.
+    TIMEFORMAT='%R %U %S'
+    { time "stage_$s" 2>&3; } 3>&2 2>"$B.time"
+    read -r wall user sys <"$B.time"
+    status=ok
+    ((failed > before_f)) && status=FAILED
+    summary+=("$(printf '%-6s wall %5.0fs  cpu %5.0fs  %-7s %s' "$s" "$wall" \
+      "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$status" "$LAST_COUNTS")")
+  done
+  log "summary: $((SECONDS - t_all))s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%s\n' "${summary[@]}"
+  echo "$passed passed, $failed failed"
+  ((failed == 0))
+}
+
+# Everything runs from main, so the whole file is parsed before anything runs
+# and editing the script during a run cannot change what runs.
+main "$@"

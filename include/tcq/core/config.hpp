@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__CUDACC__)
 /// Marks element math compiled for both CPU and CUDA, so CPU tests cover GPU math.
+#if defined(__CUDACC__)
 #define TCQ_HOST_DEVICE __host__ __device__
 #else
 #define TCQ_HOST_DEVICE

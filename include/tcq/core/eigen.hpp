@@ -13,6 +13,7 @@ namespace tcq {
 /// `m.transpose()` semantics yourself, a silent transpose would be a wrong answer.
 template <class Derived>
 struct tensor_adapter<Derived, std::enable_if_t<std::is_base_of_v<Eigen::DenseBase<Derived>, Derived>>> {
+    /// View of `m` (no copy); throws tcq::error if its inner stride is not 1.
     static auto view(auto& m) {
         static_assert(Derived::IsRowMajor || Derived::ColsAtCompileTime == 1,
                       "tcq views are row-major: use an Eigen::RowMajor matrix");

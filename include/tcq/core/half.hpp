@@ -20,9 +20,9 @@
 namespace tcq {
 
 /// Raw IEEE binary16 bits.
-struct half_bits { std::uint16_t bits; };
+struct half_bits { std::uint16_t bits; /**< sign, 5 exponent, 10 mantissa bits */ };
 /// Raw bfloat16 bits.
-struct bf16_bits { std::uint16_t bits; };
+struct bf16_bits { std::uint16_t bits; /**< the high 16 bits of a float */ };
 
 namespace detail {
 TCQ_HOST_DEVICE TCQ_FORCEINLINE std::uint32_t f32_bits(float f) {

@@ -16,8 +16,8 @@ namespace tcq {
 template <class T>
 class matrix_view {
 public:
-    using element_type = T;
-    using value_type = std::remove_cv_t<T>;
+    using element_type = T;                 ///< T, possibly const
+    using value_type = std::remove_cv_t<T>;  ///< T without const/volatile
 
     constexpr matrix_view() = default;
 
@@ -39,18 +39,28 @@ public:
     constexpr matrix_view(const matrix_view<U>& o) noexcept
         : data_(o.data()), rows_(o.rows()), cols_(o.cols()), stride_(o.stride()) {}
 
+    /// Pointer to element (0, 0).
     [[nodiscard]] constexpr T* data() const noexcept { return data_; }
+    /// Number of rows.
     [[nodiscard]] constexpr index_t rows() const noexcept { return rows_; }
+    /// Number of columns.
     [[nodiscard]] constexpr index_t cols() const noexcept { return cols_; }
+    /// Distance in elements between the starts of consecutive rows.
     [[nodiscard]] constexpr index_t stride() const noexcept { return stride_; }
+    /// rows × cols.
     [[nodiscard]] constexpr index_t size() const noexcept { return rows_ * cols_; }
+    /// True if the view has no elements.
     [[nodiscard]] constexpr bool empty() const noexcept { return rows_ == 0 || cols_ == 0; }
+    /// True if rows follow each other without gaps.
     [[nodiscard]] constexpr bool contiguous() const noexcept { return stride_ == cols_ || rows_ <= 1; }
 
+    /// Element (r, c); not bounds-checked.
     [[nodiscard]] constexpr T& operator()(index_t r, index_t c) const noexcept {
         return data_[r * stride_ + c];
     }
+    /// Pointer to the first element of row r; not bounds-checked.
     [[nodiscard]] constexpr T* row(index_t r) const noexcept { return data_ + r * stride_; }
+    /// Row r as a span of cols() elements; not bounds-checked.
     [[nodiscard]] std::span<T> row_span(index_t r) const noexcept {
         return {row(r), static_cast<std::size_t>(cols_)};
     }
@@ -98,6 +108,7 @@ template <class Tensor>
 /// A view adapts to itself.
 template <class T>
 struct tensor_adapter<matrix_view<T>> {
+    /// Returns `v` itself.
     static matrix_view<T> view(const matrix_view<T>& v) { return v; }
 };
 

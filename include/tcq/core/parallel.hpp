@@ -32,6 +32,7 @@ struct exec_policy {
     /// i in [0, n_tasks), in any order and on any threads, and return after all.
     std::function<void(index_t n_tasks, const std::function<void(index_t)>& task)> executor;
 
+    /// The worker count to use: `threads`, or the hardware concurrency if 0.
     [[nodiscard]] int resolved_threads() const {
         if (threads > 0) return threads;
         const unsigned hc = std::thread::hardware_concurrency();
@@ -102,13 +103,16 @@ void parallel_for(const exec_policy& pol, index_t n, index_t grain, F&& body) {
 template <class T, class F, class C>
 T parallel_reduce(const exec_policy& pol, index_t n, index_t grain, T init, F&& partial, C&& combine) {
     require(grain > 0, "parallel_reduce: grain must be positive, got ", grain);
-    const index_t chunks = (n + grain - 1) / grain;
-    std::vector<T> parts(static_cast<std::size_t>(chunks), init);
+    const index_t chunks = n > 0 ? (n + grain - 1) / grain : 0;
+    // One slot per chunk, not std::vector<T>: for T = bool its packed bits
+    // would share words across threads (a data race) and `auto&` cannot bind.
+    struct slot { T value; };
+    std::vector<slot> parts(static_cast<std::size_t>(chunks), slot{init});
     run_tasks(pol, chunks, [&](index_t k) {
-        parts[static_cast<std::size_t>(k)] = partial(k * grain, std::min(n, (k + 1) * grain));
+        parts[static_cast<std::size_t>(k)].value = partial(k * grain, std::min(n, (k + 1) * grain));
     });
     T acc = init;
-    for (auto& p : parts) acc = combine(acc, p);
+    for (const auto& p : parts) acc = combine(acc, p.value);
     return acc;
 }
 

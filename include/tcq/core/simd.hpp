@@ -9,10 +9,10 @@
 #include <xsimd/xsimd.hpp>
 
 namespace tcq::simd {
-using arch = xsimd::default_arch;
-using fbatch = xsimd::batch<float, arch>;
-using ibatch = xsimd::batch<std::int32_t, arch>;
-using ubatch = xsimd::batch<std::uint32_t, arch>;
+using arch = xsimd::default_arch;                 ///< Instruction set of every SIMD kernel.
+using fbatch = xsimd::batch<float, arch>;          ///< Register of floats.
+using ibatch = xsimd::batch<std::int32_t, arch>;   ///< Register of int32.
+using ubatch = xsimd::batch<std::uint32_t, arch>;  ///< Register of uint32.
 /// Floats per register.
 inline constexpr std::size_t width = fbatch::size;
 /// Canonical accumulator lanes of deterministic sums: element i goes to lane

@@ -17,6 +17,10 @@ struct linear_layer {
     std::string name;            ///< unique, e.g. "layers.3.wq"
     index_t stage = 0;           ///< sequential stage; layers of one stage share one capture
     matrix_view<float> weight;   ///< rows = out features, cols = in features; overwritten in place
+    /// Layers of one stage with the same non-negative `input` read the same X
+    /// in every capture (e.g. wq/wk/wv): they share one Hessian, and only the
+    /// first of them needs its X delivered. −1: an input of its own.
+    index_t input = -1;
 };
 
 /// Receives the input X (tokens × cols) of layer `layer` for calibration sample `sample`.

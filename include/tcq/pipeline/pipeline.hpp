@@ -203,7 +203,9 @@ private:
         model_.gradients([&](index_t, index_t layer, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
-            g.acc[static_cast<std::size_t>(layer)].add(dW, opt.pol);
+            // Sequential on purpose: the engine computes gradients on all threads,
+            // and one small parallel region per (sample, layer) would cost more than the sums.
+            g.acc[static_cast<std::size_t>(layer)].add(dW, seq());
         });
         g.seconds = seconds(t);
         grads_ = std::move(g);
@@ -293,30 +295,75 @@ private:
         return out;
     }
 
+    /// Stacks the captured inputs of one Hessian over several samples, so each
+    /// update is one large GEMM (the reference's add_batch with tmp = samples).
+    template <class T>
+    struct hessian_stage {
+        hessian_accumulator<T> H;
+        std::vector<float> rows;  ///< staged X rows, tokens × cols
+        index_t staged = 0;       ///< samples staged
+        index_t last_sample = -1;
+
+        explicit hessian_stage(index_t cols) : H(cols) {}
+        void flush(const exec_policy& pol) {
+            if (staged == 0) return;
+            const index_t c = H.cols();
+            H.add_batch({rows.data(), static_cast<index_t>(rows.size()) / c, c}, staged, pol);
+            rows.clear();
+            staged = 0;
+        }
+    };
+    /// Bytes of staged inputs per Hessian before an update.
+    static constexpr std::size_t stage_bytes = std::size_t{32} << 20;
+
     template <class T>
     void solve_stage(const pipeline_options& opt, const std::vector<mask>* masks, const std::vector<std::size_t>& idx,
                      index_t s, std::vector<gptq_result>& out, std::vector<std::vector<float>>* h_diag) {
-        std::vector<hessian_accumulator<T>> H;
+        // One Hessian per distinct input of the stage.
+        std::vector<hessian_stage<T>> H;
         std::vector<index_t> slot(layers_.size(), -1);
-        for (std::size_t k = 0; k < idx.size(); ++k) {
-            H.emplace_back(layers_[idx[k]].weight.cols());
-            slot[idx[k]] = static_cast<index_t>(k);
+        std::vector<bool> feeds(layers_.size(), false);  // the layer whose X fills its slot
+        for (std::size_t i : idx) {
+            const index_t in = layers_[i].input;
+            for (std::size_t j : idx) {
+                if (j >= i) break;
+                if (in >= 0 && layers_[j].input == in) {
+                    require(layers_[j].weight.cols() == layers_[i].weight.cols(), "pipeline: layers '", layers_[j].name,
+                            "' and '", layers_[i].name, "' share input ", in, " but differ in columns");
+                    slot[i] = slot[j];
+                    break;
+                }
+            }
+            if (slot[i] < 0) {
+                slot[i] = static_cast<index_t>(H.size());
+                feeds[i] = true;
+                H.emplace_back(layers_[i].weight.cols());
+            }
         }
-        model_.capture(s, [&](index_t layer, index_t, matrix_view<const float> X) {
+        model_.capture(s, [&](index_t layer, index_t sample, matrix_view<const float> X) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()) && slot[static_cast<std::size_t>(layer)] >= 0,
                     "pipeline: capture of stage ", s, " delivered layer ", layer, ", which is not in that stage");
-            H[static_cast<std::size_t>(slot[static_cast<std::size_t>(layer)])].add(X, opt.pol);
+            if (!feeds[static_cast<std::size_t>(layer)]) return;
+            auto& st = H[static_cast<std::size_t>(slot[static_cast<std::size_t>(layer)])];
+            const index_t c = st.H.cols();
+            require(X.cols() == c, "pipeline: input of '", layers_[static_cast<std::size_t>(layer)].name, "' has ",
+                    X.cols(), " columns, the weight has ", c);
+            if (sample != st.last_sample) ++st.staged;
+            st.last_sample = sample;
+            for (index_t r = 0; r < X.rows(); ++r) st.rows.insert(st.rows.end(), X.row(r), X.row(r) + c);
+            if (st.rows.size() * sizeof(float) >= stage_bytes) st.flush(opt.pol);
         });
-        for (std::size_t k = 0; k < idx.size(); ++k) {
-            const std::size_t i = idx[k];
+        for (auto& st : H) st.flush(opt.pol);
+        for (std::size_t i : idx) {
+            const auto& Hi = H[static_cast<std::size_t>(slot[i])].H;
             gptq_options g = opt.gptq;
             g.name = layers_[i].name;
             g.keep_losses = false;
             const mask none;
-            out[i] = gptq_quantize(matrix_view<const float>(original_view(i)), H[k], g, masks ? (*masks)[i] : none, opt.pol);
+            out[i] = gptq_quantize(matrix_view<const float>(original_view(i)), Hi, g, masks ? (*masks)[i] : none, opt.pol);
             write_back(i, out[i].q);
             if (h_diag) {
-                const auto hv = H[k].view();
+                const auto hv = Hi.view();
                 auto& d = (*h_diag)[i];
                 d.resize(static_cast<std::size_t>(hv.cols()));
                 for (index_t j = 0; j < hv.cols(); ++j) d[static_cast<std::size_t>(j)] = static_cast<float>(hv(j, j));

@@ -22,7 +22,7 @@ struct grid_spec {
     int bits = 4;               ///< 1 … 8
     bool symmetric = false;     ///< zero fixed at (maxq+1)/2
     index_t group_size = 0;     ///< 0: one grid per row; else groups of this many columns
-    mse_options mse{};
+    mse_options mse{};          ///< MSE scale search (on by default)
     /// Round each fitted scale to fp16 (RNE) before use, so a packed file
     /// (fp16 statistics) dequantizes to exactly the fake-quantized values.
     bool fp16_scale = false;
@@ -53,29 +53,35 @@ struct grid_spec {
 
 /// One fitted (scale, zero) pair; q(x) = scale·(clamp(round(x/scale)+zero, 0, maxq) − zero).
 struct grid_param {
-    float scale = 1.f;
-    float zero = 0.f;
+    float scale = 1.f;  ///< step between codes
+    float zero = 0.f;   ///< code of the value 0 (an integer, stored as float)
+    /// Bitwise-equal scale and zero.
     friend bool operator==(const grid_param&, const grid_param&) = default;
 };
 
 /// Fitted grid of a rows × cols matrix: one grid_param per (row, group), row-major.
 struct grid {
-    grid_spec spec{};
-    index_t rows = 0;
-    index_t cols = 0;
+    grid_spec spec{};                ///< the spec it was fitted with
+    index_t rows = 0;                ///< rows of the matrix
+    index_t cols = 0;                ///< columns of the matrix
     std::vector<grid_param> params;  ///< size rows × groups()
 
     grid() = default;
+    /// Default-initialized parameters for a rows × cols matrix under `s`.
     grid(const grid_spec& s, index_t r, index_t c)
         : spec(s), rows(r), cols(c), params(static_cast<std::size_t>(r * s.groups(c))) {}
 
+    /// Groups per row.
     [[nodiscard]] index_t groups() const { return spec.groups(cols); }
+    /// Group of column `col`.
     [[nodiscard]] index_t group_of(index_t col) const {
         return spec.group_size == 0 ? 0 : col / spec.group_size;
     }
+    /// Parameters of row r, group g; not bounds-checked.
     [[nodiscard]] grid_param& at(index_t r, index_t g) {
         return params[static_cast<std::size_t>(r * groups() + g)];
     }
+    /// Parameters of row r, group g; not bounds-checked.
     [[nodiscard]] const grid_param& at(index_t r, index_t g) const {
         return params[static_cast<std::size_t>(r * groups() + g)];
     }

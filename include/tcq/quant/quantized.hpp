@@ -14,11 +14,12 @@ namespace tcq {
 /// A rows × cols matrix quantized on a grid, in the original column order,
 /// with an optional set of weights kept at full precision.
 struct quantized_matrix {
-    index_t rows = 0;
-    index_t cols = 0;
+    index_t rows = 0;  ///< rows of the matrix
+    index_t cols = 0;  ///< columns of the matrix
     /// One (scale, zero) per (row, group). Group of column c: g_idx[c] if
     /// g_idx is non-empty (act-order), else grid.group_of(c).
     tcq::grid grid;
+    /// Group of each column under act-order; empty otherwise.
     std::vector<std::int32_t> g_idx;
     /// rows × cols codes, row-major; 0 at kept (masked) positions.
     std::vector<std::uint8_t> codes;
@@ -28,10 +29,13 @@ struct quantized_matrix {
     /// Weights kept at 16-bit; empty mask (0 × 0) means none.
     tcq::mask kept;
 
+    /// Group of column c (act-order aware).
     [[nodiscard]] index_t group_of(index_t c) const {
         return g_idx.empty() ? grid.group_of(c) : g_idx[static_cast<std::size_t>(c)];
     }
+    /// `values` as a rows × cols view.
     [[nodiscard]] matrix_view<const float> values_view() const { return {values.data(), rows, cols}; }
+    /// `codes` as a rows × cols view.
     [[nodiscard]] matrix_view<const std::uint8_t> codes_view() const { return {codes.data(), rows, cols}; }
 };
 

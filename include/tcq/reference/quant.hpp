@@ -61,7 +61,7 @@ inline grid fit_grid(matrix_view<const float> W, const grid_spec& spec) {
     for (index_t r = 0; r < W.rows(); ++r)
         for (index_t g = 0; g < out.groups(); ++g) {
             const index_t c0 = g * gc, n = std::min(gc, W.cols() - c0);
-            out.at(r, g) = fit_segment({W.row(r) + c0, static_cast<std::size_t>(n)}, spec);
+            out.at(r, g) = reference::fit_segment({W.row(r) + c0, static_cast<std::size_t>(n)}, spec);
         }
     return out;
 }

@@ -1,0 +1,71 @@
+#pragma once
+/// @file masked_fit.hpp
+/// @brief Grid fitting that ignores weights kept in 16-bit (DESIGN §2.3).
+///
+/// Rule: before fitting a row (or group), every kept entry is replaced by the
+/// mean of the segment's entries that are not kept (mean summed in double, in
+/// index order, rounded to float); then tcq::fit_segment runs as usual, so the
+/// segment length, and hence the MSE criterion's scale, is unchanged. If every
+/// entry of a segment is kept, none is quantized and the grid is defined as
+/// the one of an all-zero segment (range [−1, 1]). Scalar twin:
+/// reference::fit_segment_masked.
+
+#include <span>
+#include <vector>
+
+#include "tcq/core/matrix_view.hpp"
+#include "tcq/core/parallel.hpp"
+#include "tcq/quant/fit.hpp"
+#include "tcq/select/mask.hpp"
+
+namespace tcq {
+
+/// Fits one segment x with the kept-entry rule; `kept(i)` tells whether x[i]
+/// is kept. `scratch` is reused storage (resized as needed).
+template <class Kept>
+[[nodiscard]] grid_param fit_segment_masked(std::span<const float> x, Kept&& kept, const grid_spec& spec,
+                                            std::vector<float>& scratch) {
+    double sum = 0.0;
+    std::size_t nk = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        if (kept(i))
+            ++nk;
+        else
+            sum += static_cast<double>(x[i]);
+    }
+    if (nk == 0) return fit_segment(x, spec);
+    const float fill = nk == x.size() ? 0.f : static_cast<float>(sum / static_cast<double>(x.size() - nk));
+    scratch.resize(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) scratch[i] = kept(i) ? fill : x[i];
+    return fit_segment(std::span<const float>(scratch.data(), x.size()), spec);
+}
+
+/// Throws unless `kept` is empty (0 × 0, no kept weights) or rows × cols.
+inline void require_mask_shape(const mask& kept, index_t rows, index_t cols, std::string_view what) {
+    require((kept.rows() == 0 && kept.cols() == 0) || (kept.rows() == rows && kept.cols() == cols), what,
+            ": mask is ", kept.rows(), "x", kept.cols(), ", matrix is ", rows, "x", cols);
+}
+
+/// fit_grid with the kept-entry rule (an empty mask gives exactly fit_grid).
+[[nodiscard]] inline grid fit_grid_masked(matrix_view<const float> W, const grid_spec& spec, const mask& kept,
+                                          const exec_policy& pol = seq()) {
+    spec.validate("fit_grid_masked");
+    require_mask_shape(kept, W.rows(), W.cols(), "fit_grid_masked");
+    if (kept.size() == 0) return fit_grid(W, spec, pol);
+    require_finite(W, "fit_grid_masked: W");
+    grid out(spec, W.rows(), W.cols());
+    const index_t gc = spec.group_cols(W.cols()), ng = spec.groups(W.cols());
+    parallel_for(pol, W.rows(), 16, [&](index_t r0, index_t r1) {
+        std::vector<float> scratch;
+        for (index_t r = r0; r < r1; ++r)
+            for (index_t g = 0; g < ng; ++g) {
+                const index_t c0 = g * gc, n = std::min(gc, W.cols() - c0);
+                out.at(r, g) = fit_segment_masked(
+                    {W.row(r) + c0, static_cast<std::size_t>(n)},
+                    [&](std::size_t i) { return kept.test(r, c0 + static_cast<index_t>(i)); }, spec, scratch);
+            }
+    });
+    return out;
+}
+
+}  // namespace tcq

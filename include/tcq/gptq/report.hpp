@@ -1,0 +1,44 @@
+#pragma once
+/// @file report.hpp
+/// @brief What a GPTQ solve reports beside the quantized matrix.
+
+#include <vector>
+
+#include "tcq/core/config.hpp"
+#include "tcq/quant/quantized.hpp"
+
+namespace tcq {
+
+/// Diagnostics of one GPTQ solve. Per-column data is in the original column order.
+struct gptq_report {
+    /// Fraction of mean(diag H) added to the diagonal (after any retries).
+    double relative_damping = 0.0;
+    /// λ added to the diagonal.
+    double absolute_damping = 0.0;
+    /// Failed Cholesky attempts before success (0 = first try).
+    int retries = 0;
+    /// Columns with H_ii == 0: their weights were set to 0 (original indices).
+    std::vector<index_t> dead_columns;
+    /// act-order: perm[k] = original column quantized k-th; empty without act-order.
+    std::vector<index_t> perm;
+    /// rows × cols losses (w − q)²/U_jj²/2, row-major; 0 at kept weights.
+    /// Empty if gptq_options::keep_losses is false.
+    std::vector<float> losses;
+    /// Σ of the per-element losses (summed in double, row by row).
+    double total_loss = 0.0;
+    /// U_jj of column j (U = chol_upper(H⁻¹)); SpQR's saliency divides by it.
+    std::vector<float> u_diag;
+    /// Wall-clock seconds: grid fits done up front, factorization, column sweep
+    /// (incl. lazy block updates and in-sweep group fits), the lazy block
+    /// updates alone (GEMMs, rows·Σ 2·B·(cols − block end) flops), whole call.
+    double seconds_fit = 0.0, seconds_factor = 0.0, seconds_sweep = 0.0, seconds_update = 0.0,
+           seconds_total = 0.0;
+};
+
+/// The quantized matrix and its report.
+struct gptq_result {
+    quantized_matrix q;
+    gptq_report report;
+};
+
+}  // namespace tcq

@@ -1,0 +1,211 @@
+#pragma once
+/// @file decode.hpp
+/// @brief SIMD decoding of 64-weight code blocks into 16-lane float chunks,
+/// the building block of the packed kernels (dequantize, GEMV, GEMM).
+///
+/// Chunk k of a block holds codes 16k … 16k+15 (pack/blocks.hpp). A chunk is a
+/// `lanes16`: the 16 canonical lanes of tcq::simd (element i → lane i % 16) as
+/// 16 / width registers, so every kernel sums in the same order on any width.
+/// Codes come out as exact "magic" floats 1 + q·2^-b (code_magic): with
+/// AVX-512 that is one widening per block and a shift + ternary-logic op per
+/// chunk (3-bit uses a VBMI byte permute), no int→float conversion, so the
+/// GEMV spends one FMA per 16 weights. Elsewhere a portable byte loop feeds
+/// xsimd. Scalar twin of the element math: block_code() in pack/blocks.hpp.
+
+#include <cstdint>
+#include <cstring>
+
+#include "tcq/core/simd.hpp"
+#include "tcq/pack/blocks.hpp"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+/// 1 when the AVX-512BW block decoder is compiled in.
+#define TCQ_PACK_AVX512 1
+#else
+#define TCQ_PACK_AVX512 0
+#endif
+
+namespace tcq::detail {
+
+/// The 16 canonical lanes as registers of the build's SIMD width.
+struct lanes16 {
+    static constexpr std::size_t regs = simd::sum_lanes / simd::width;
+    simd::fbatch r[regs];
+};
+
+TCQ_FORCEINLINE lanes16 l16_set(float v) {
+    lanes16 o;
+    for (auto& x : o.r) x = simd::fbatch(v);
+    return o;
+}
+TCQ_FORCEINLINE lanes16 l16_load(const float* p) {
+    lanes16 o;
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = simd::fbatch::load_unaligned(p + i * simd::width);
+    return o;
+}
+TCQ_FORCEINLINE void l16_store(const lanes16& a, float* p) {
+    for (std::size_t i = 0; i < lanes16::regs; ++i) a.r[i].store_unaligned(p + i * simd::width);
+}
+/// a·b + c of one register, fused where the target has FMA. xsimd 8.1 has no
+/// AVX-512 fma kernel (it falls back to a·b + c, two roundings), hence the intrinsic.
+TCQ_FORCEINLINE simd::fbatch fma_reg(simd::fbatch a, simd::fbatch b, simd::fbatch c) {
+#if TCQ_PACK_AVX512
+    if constexpr (simd::width == 16) return simd::fbatch(_mm512_fmadd_ps(a, b, c));
+#endif
+    return xsimd::fma(a, b, c);
+}
+/// a·b + c with one rounding (std::fma in the scalar twins).
+TCQ_FORCEINLINE lanes16 l16_fma(const lanes16& a, const lanes16& b, const lanes16& c) {
+    lanes16 o;
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = fma_reg(a.r[i], b.r[i], c.r[i]);
+    return o;
+}
+TCQ_FORCEINLINE lanes16 l16_add(const lanes16& a, const lanes16& b) {
+    lanes16 o;
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = a.r[i] + b.r[i];
+    return o;
+}
+TCQ_FORCEINLINE lanes16 l16_sub(const lanes16& a, const lanes16& b) {
+    lanes16 o;
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = a.r[i] - b.r[i];
+    return o;
+}
+TCQ_FORCEINLINE lanes16 l16_mul(const lanes16& a, const lanes16& b) {
+    lanes16 o;
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = a.r[i] * b.r[i];
+    return o;
+}
+/// Gathers base[idx[l]] for the 16 lanes.
+TCQ_FORCEINLINE lanes16 l16_gather(const float* base, const std::int32_t* idx) {
+    lanes16 o;
+    for (std::size_t i = 0; i < lanes16::regs; ++i)
+        o.r[i] = simd::fbatch::gather(base, simd::ibatch::load_unaligned(idx + i * simd::width));
+    return o;
+}
+/// Canonical fold of the 16 lanes (simd::fold_lanes): (l[i] + l[i+8]), +4, +2, +1.
+TCQ_FORCEINLINE float l16_fold(const lanes16& a) {
+#if TCQ_PACK_AVX512 && defined(__AVX512DQ__)
+    if constexpr (simd::width == 16) {
+        const __m512 v = a.r[0];
+        const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+        const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+    }
+#endif
+    alignas(64) float l[simd::sum_lanes];
+    for (std::size_t i = 0; i < lanes16::regs; ++i) a.r[i].store_aligned(l + i * simd::width);
+    return simd::fold_lanes(l);
+}
+
+/// The "magic" float of code q at `Bits` bits: 1 + q·2^-Bits, exact. Its bit
+/// pattern is 0x3F800000 | q << (23 − Bits), so SIMD code builds it from the
+/// code's bits with a shift and one ternary-logic op, no int→float convert.
+template <int Bits>
+TCQ_HOST_DEVICE constexpr float code_magic(unsigned q) {
+    return 1.f + static_cast<float>(q) * (1.f / static_cast<float>(1u << Bits));
+}
+
+#if TCQ_PACK_AVX512
+namespace avx512 {
+/// Float bits (v << L) & M | 1.0f, or with a right shift for negative L.
+template <int L, int Bits>
+TCQ_FORCEINLINE __m512 magic(__m512i v) {
+    const __m512i m = _mm512_set1_epi32(static_cast<int>(((1u << Bits) - 1u) << (23 - Bits)));
+    const __m512i one = _mm512_set1_epi32(0x3F800000);
+    __m512i t;
+    if constexpr (L >= 0)
+        t = _mm512_slli_epi32(v, L);
+    else
+        t = _mm512_srli_epi32(v, -L);
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(t, m, one, 0xEA));  // (t & m) | one
+}
+}  // namespace avx512
+#endif
+
+/// Decodes the 64 codes of the `Bits`-bit block at `p` as magic floats
+/// (code_magic), chunk k into q[k]. Exact on every path. `wide_ok` promises
+/// that the 8 bytes after a 3-bit block are readable (true for all but the
+/// last block of a code array): a plain 32-byte load then replaces a masked
+/// load, which is far slower when the line comes from DRAM.
+template <int Bits>
+TCQ_FORCEINLINE void decode_block(const std::uint8_t* p, lanes16 (&q)[4], bool wide_ok = false) {
+    static_assert(packed_bits_supported(Bits), "packed widths are 2, 3, 4, 8");
+#if TCQ_PACK_AVX512
+    if constexpr (simd::width == 16) {
+        constexpr int top = 23 - Bits;  // field bit that lands on the top of the code slot
+        if constexpr (Bits == 2) {
+            const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+            q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 2>(v));
+            q[1].r[0] = simd::fbatch(avx512::magic<top - 2, 2>(v));
+            q[2].r[0] = simd::fbatch(avx512::magic<top - 4, 2>(v));
+            q[3].r[0] = simd::fbatch(avx512::magic<top - 6, 2>(v));
+            return;
+        } else if constexpr (Bits == 4) {
+            const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+            q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 4>(v));
+            q[1].r[0] = simd::fbatch(avx512::magic<top - 4, 4>(v));
+            q[2].r[0] = simd::fbatch(avx512::magic<top - 8, 4>(v));
+            q[3].r[0] = simd::fbatch(avx512::magic<top - 12, 4>(v));
+            return;
+        } else if constexpr (Bits == 8) {
+            const __m512i v = _mm512_loadu_si512(p);
+            q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 8>(v));
+            q[1].r[0] = simd::fbatch(avx512::magic<top - 8, 8>(v));
+            q[2].r[0] = simd::fbatch(avx512::magic<top - 16, 8>(v));
+            q[3].r[0] = simd::fbatch(avx512::magic<top - 24, 8>(v));
+            return;
+        }
+#if defined(__AVX512VBMI__)
+        else {  // Bits == 3: lanes 2p, 2p+1 start at bits 0 and 4 of bytes (3p, 3p+1) and (3p+1, 3p+2)
+            const __m512i raw = wide_ok ? _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))
+                                        : _mm512_maskz_loadu_epi8(0xFFFFFFull, p);  // 24 bytes, no over-read
+            const __m512i idx = _mm512_set_epi8(
+                0, 0, 23, 22, 0, 0, 22, 21, 0, 0, 20, 19, 0, 0, 19, 18, 0, 0, 17, 16, 0, 0, 16, 15, 0, 0, 14, 13,
+                0, 0, 13, 12, 0, 0, 11, 10, 0, 0, 10, 9, 0, 0, 8, 7, 0, 0, 7, 6, 0, 0, 5, 4, 0, 0, 4, 3, 0, 0, 2, 1,
+                0, 0, 1, 0);
+            const __m512i v = _mm512_permutexvar_epi8(idx, raw);
+            const __m512i m = _mm512_set1_epi32(0x7 << 20);
+            const __m512i one = _mm512_set1_epi32(0x3F800000);
+            for (int k = 0; k < 4; ++k) {
+                const __m512i sh = _mm512_set_epi32(16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k,
+                                                    20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k,
+                                                    16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k,
+                                                    20 - 3 * k);
+                q[k].r[0] = simd::fbatch(
+                    _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_sllv_epi32(v, sh), m, one, 0xEA)));
+            }
+            return;
+        }
+#endif
+    }
+#endif
+    (void)wide_ok;
+    // Portable path: codes into a small buffer, then exact magic floats.
+    alignas(64) std::int32_t t[64];
+    for (int i = 0; i < 64; ++i) t[i] = static_cast<std::int32_t>(block_code(p, Bits, i));
+    const simd::fbatch scale(1.f / static_cast<float>(1u << Bits)), one(1.f);
+    for (int k = 0; k < 4; ++k)
+        for (std::size_t i = 0; i < lanes16::regs; ++i)
+            q[k].r[i] = one + xsimd::to_float(simd::ibatch::load_aligned(t + 16 * k + i * simd::width)) * scale;
+}
+
+/// Codes as floats from magic floats: (m − 1)·2^Bits, exact.
+template <int Bits>
+TCQ_FORCEINLINE lanes16 magic_to_code(const lanes16& m) {
+    return l16_fma(m, l16_set(static_cast<float>(1u << Bits)), l16_set(-static_cast<float>(1u << Bits)));
+}
+
+/// Calls f.template operator()<Bits>() for the runtime bit width (2, 3, 4, 8).
+template <class F>
+TCQ_FORCEINLINE decltype(auto) dispatch_bits(int bits, F&& f) {
+    switch (bits) {
+        case 2: return f.template operator()<2>();
+        case 3: return f.template operator()<3>();
+        case 4: return f.template operator()<4>();
+        default: return f.template operator()<8>();
+    }
+}
+
+}  // namespace tcq::detail

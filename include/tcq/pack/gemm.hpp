@@ -1,0 +1,308 @@
+#pragma once
+/// @file gemm.hpp
+/// @brief Fused dequant products Y = X Ŵᵀ on a packed matrix: codes, scales and
+/// the sparse 16-bit weights in one pass, for small batches (1–8 vectors).
+///
+/// Canonical arithmetic (scalar twin: reference::gemv; identical bit for bit
+/// when the target has FMA). x is zero-padded to whole 64-column blocks;
+/// lanes are the 16 canonical lanes of tcq::simd; slot k ∈ 0..3 is the chunk
+/// of a block; m = 1 + q·2^-b is the exact "magic" float of a code (decode.hpp).
+///
+///  * Regular grouping (no act-order, group size 0 or a multiple of 64): per
+///    group g, T[k][l] = fma(m, x, T[k][l]) over the group's blocks in order;
+///    Y[l] = fma(S_g, (T0 + T1) + (T2 + T3), Y[l]) with S_g = s_g·2^b. Then
+///    y = fold(Y) − c with c = fold over lanes g % 16 of fma(w_g, XS_g, ·),
+///    w_g = s_g·(2^b + z_g), XS_g = fold of the in-order lane sums of x over
+///    the group (groups padded to a multiple of 16 with w = XS = 0). This is
+///    Σ s(q − z)x rewritten so each 16 weights cost one FMA.
+///  * Otherwise (act-order, other group sizes): per chunk, w = s_c·(q − z_c)
+///    (exactly the dequantized weight; padding columns take the group of the
+///    last column), acc[k][l] = fma(w, x, acc[k][l]); y = fold((acc0 + acc1) +
+///    (acc2 + acc3)).
+///  * Kept weights of the row, j = 0, 1, … in column order: o[j % 16] =
+///    fma(v_j, x_c, o[j % 16]); y = y + fold_lanes(o).
+///
+/// Tolerance against the exact Σ_c Ŵ_rc x_c (Ŵ = dequantize(W)):
+///   |y_r − Σ_c Ŵ_rc x_c| ≤ (cols/16 + 64)·2⁻²⁴·M_r,
+///   M_r = Σ_c (s_{r,g(c)}·(2^(b+1) + q_rc + z_{r,g(c)}) + |v_rc|)·|x_c|
+/// (v = kept weight, 0 elsewhere; q = z at kept positions). It is the standard
+/// recursive-summation bound over at most cols/64 + groups + 16 + kept terms
+/// per lane, with the magnitudes of the rewritten regular form. Rows are
+/// independent and chunked by 64, so results are identical for any thread
+/// count; row i of a GEMM equals the GEMV of vector i bit for bit.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "tcq/core/matrix_view.hpp"
+#include "tcq/core/parallel.hpp"
+#include "tcq/pack/decode.hpp"
+#include "tcq/pack/packed_matrix.hpp"
+
+namespace tcq {
+
+namespace detail {
+
+/// True when the regular (group-sum) formula applies.
+inline bool regular_groups(const packed_info& i) {
+    return !i.act_order && (i.group_size == 0 || i.group_size % block_weights == 0);
+}
+
+/// Per-call inputs of the product kernels.
+struct product_plan {
+    index_t n = 0;         ///< vectors
+    index_t padded = 0;    ///< cols rounded up to 64
+    index_t stride = 0;    ///< padded + 16 (room for a zero column)
+    index_t groups = 0;
+    index_t groups16 = 0;  ///< groups rounded up to 16
+    bool regular = false;
+    bool chunk_groups = false;      ///< general path with one group per 16-column chunk (broadcast)
+    std::vector<float> xp;          ///< n × stride, zero padded
+    std::vector<float> xs;          ///< regular: n × groups16 group sums of x, zero padded
+    std::vector<std::int32_t> gcol; ///< general: group of every padded column
+};
+
+inline product_plan make_plan(const packed_view& W, matrix_view<const float> X) {
+    const packed_info& info = W.info();
+    product_plan p;
+    p.n = X.rows();
+    p.padded = info.blocks_per_row() * block_weights;
+    p.groups = info.groups();
+    p.groups16 = (p.groups + 15) / 16 * 16;
+    p.regular = regular_groups(info);
+    p.chunk_groups = !info.act_order && info.group_size % 16 == 0;
+    p.stride = p.padded + 16;
+    p.xp.assign(static_cast<std::size_t>(p.n * p.stride), 0.f);
+    for (index_t v = 0; v < p.n; ++v) std::copy(X.row(v), X.row(v) + info.cols, p.xp.data() + v * p.stride);
+    if (p.regular) {
+        const index_t gcols = info.group_size ? info.group_size : p.padded;
+        p.xs.assign(static_cast<std::size_t>(p.n * p.groups16), 0.f);
+        for (index_t v = 0; v < p.n; ++v)
+            for (index_t g = 0; g < p.groups; ++g) {
+                alignas(64) float l[16] = {};
+                const float* x = p.xp.data() + v * p.stride;
+                for (index_t c = g * gcols; c < std::min(p.padded, (g + 1) * gcols); c += 16)
+                    for (int i = 0; i < 16; ++i) l[i] = l[i] + x[c + i];
+                p.xs[static_cast<std::size_t>(v * p.groups16 + g)] = simd::fold_lanes(l);
+            }
+    } else {
+        p.gcol.resize(static_cast<std::size_t>(p.padded));
+        for (index_t c = 0; c < p.padded; ++c)
+            p.gcol[static_cast<std::size_t>(c)] = static_cast<std::int32_t>(W.group_of(std::min(c, info.cols - 1)));
+    }
+    return p;
+}
+
+/// Dense part Σ_g S_g·Σ m·x of one row for NV vectors (regular grouping).
+/// BPG > 0 fixes the blocks per group at compile time (groups of 64 or 128;
+/// requires nb % BPG == 0): the group loop unrolls, which matters when a
+/// flush comes every one or two blocks.
+template <int Bits, int NV, int BPG = 0>
+TCQ_FORCEINLINE void row_regular(const std::uint8_t* codes, const std::uint8_t* end, index_t nb, index_t bpg_rt,
+                                 const float* S, const float* const* x, float* y) {
+    constexpr index_t bb = block_bytes(Bits);
+    const index_t bpg = BPG > 0 ? BPG : bpg_rt;
+    lanes16 Y[NV];
+    for (auto& a : Y) a = l16_set(0.f);
+    for (index_t g = 0, b0 = 0; b0 < nb; ++g, b0 += bpg) {
+        const index_t b1 = BPG > 0 ? b0 + BPG : std::min(nb, b0 + bpg);
+        lanes16 T[NV][4];
+        for (auto& tv : T)
+            for (auto& t : tv) t = l16_set(0.f);
+        for (index_t b = b0; b < b1; ++b) {
+            lanes16 q[4];
+            decode_block<Bits>(codes + b * bb, q, end - (codes + b * bb) >= 32);
+            for (int v = 0; v < NV; ++v)
+                for (int k = 0; k < 4; ++k) T[v][k] = l16_fma(q[k], l16_load(x[v] + b * block_weights + 16 * k), T[v][k]);
+        }
+        const lanes16 Sg = l16_set(S[g]);
+        for (int v = 0; v < NV; ++v)
+            Y[v] = l16_fma(Sg, l16_add(l16_add(T[v][0], T[v][1]), l16_add(T[v][2], T[v][3])), Y[v]);
+    }
+    for (int v = 0; v < NV; ++v) y[v] = l16_fold(Y[v]);
+}
+
+/// Dense part of one row for NV vectors, general grouping; sf/zf: the row's scales and zeros as floats.
+template <int Bits, int NV>
+TCQ_FORCEINLINE void row_general(const std::uint8_t* codes, const std::uint8_t* end, index_t nb,
+                                 const product_plan& p, const float* sf, const float* zf, const float* const* x,
+                                 float* y) {
+    constexpr index_t bb = block_bytes(Bits);
+    lanes16 acc[NV][4];
+    for (auto& av : acc)
+        for (auto& a : av) a = l16_set(0.f);
+    for (index_t b = 0; b < nb; ++b) {
+        lanes16 m[4];
+        decode_block<Bits>(codes + b * bb, m, end - (codes + b * bb) >= 32);
+        for (int k = 0; k < 4; ++k) {
+            const index_t c = b * block_weights + 16 * k;
+            lanes16 s, z;
+            if (p.chunk_groups) {
+                const index_t g = p.gcol[static_cast<std::size_t>(c)];
+                s = l16_set(sf[g]);
+                z = l16_set(zf[g]);
+            } else {
+                s = l16_gather(sf, p.gcol.data() + c);
+                z = l16_gather(zf, p.gcol.data() + c);
+            }
+            const lanes16 w = l16_mul(s, l16_sub(magic_to_code<Bits>(m[k]), z));
+            for (int v = 0; v < NV; ++v) acc[v][k] = l16_fma(w, l16_load(x[v] + c), acc[v][k]);
+        }
+    }
+    for (int v = 0; v < NV; ++v) y[v] = l16_fold(l16_add(l16_add(acc[v][0], acc[v][1]), l16_add(acc[v][2], acc[v][3])));
+}
+
+/// Σ_g w_g·XS_g over lanes g % 16 (groups16 entries, zero padded), folded.
+TCQ_FORCEINLINE float group_correction(const float* w, const float* xs, index_t groups16) {
+    lanes16 c = l16_set(0.f);
+    for (index_t g = 0; g < groups16; g += 16) c = l16_fma(l16_load(w + g), l16_load(xs + g), c);
+    return l16_fold(c);
+}
+
+/// fp16 bits → float; F16C when available (exact either way).
+TCQ_FORCEINLINE float half_to_float_fast(std::uint16_t h) {
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    return half_to_float(h);
+#endif
+}
+
+/// Row statistics as floats: scales, zeros, S = s·2^b and w = s·(2^b + z) (groups16 each, zero padded).
+struct row_stats {
+    std::vector<float> sf, zf, S, w;
+    explicit row_stats(index_t groups16)
+        : sf(static_cast<std::size_t>(groups16), 0.f), zf(sf.size(), 0.f), S(sf.size(), 0.f), w(sf.size(), 0.f) {}
+    void load(const packed_view& W, index_t r, index_t G, bool regular, float two_b) {
+        const auto st = static_cast<std::size_t>(r * G);
+        const std::uint16_t* sr = W.parts().scales.data() + st;
+        const std::uint8_t* zr = W.parts().zeros.data() + st;
+        index_t g = 0;
+#if TCQ_PACK_AVX512
+        if (regular)  // 16 groups per step; the same correctly rounded ops as the scalar tail
+            for (; g + 16 <= G; g += 16) {
+                const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sr + g)));
+                const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zr + g))));
+                const __m512 tb = _mm512_set1_ps(two_b);
+                _mm512_storeu_ps(S.data() + g, _mm512_mul_ps(s, tb));
+                _mm512_storeu_ps(w.data() + g, _mm512_mul_ps(s, _mm512_add_ps(tb, z)));
+            }
+#endif
+        for (; g < G; ++g) {
+            const auto i = static_cast<std::size_t>(g);
+            sf[i] = half_to_float_fast(sr[g]);
+            zf[i] = static_cast<float>(zr[g]);
+            if (regular) {
+                S[i] = sf[i] * two_b;
+                w[i] = sf[i] * (two_b + zf[i]);
+            }
+        }
+    }
+};
+
+/// Σ of a row's kept weights against n vectors in the canonical order:
+/// o[j % 16] = fma(v_j, x_c, o[j % 16]), then fold_lanes(o).
+struct row_outliers {
+#if TCQ_OUTLIER_AVX512
+    std::vector<lanes16> acc;
+    explicit row_outliers(index_t n) : acc(static_cast<std::size_t>(n)) {}
+    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+        for (auto& a : acc) a = l16_set(0.f);
+        cur.next_row_batches(bf16, [&](__mmask16 m, __m512i col, __m512 val) {
+            for (index_t v = 0; v < n; ++v) {
+                __m512 a = acc[static_cast<std::size_t>(v)].r[0];
+                const __m512 xg = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, col, x[v], 4);
+                acc[static_cast<std::size_t>(v)].r[0] = simd::fbatch(_mm512_mask3_fmadd_ps(val, xg, a, m));
+            }
+        });
+        for (index_t v = 0; v < n; ++v) out[v] = l16_fold(acc[static_cast<std::size_t>(v)]);
+    }
+#else
+    std::vector<float> acc;
+    explicit row_outliers(index_t n) : acc(static_cast<std::size_t>(16 * n)) {}
+    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+        std::fill(acc.begin(), acc.end(), 0.f);
+        const value_format f = bf16 ? value_format::bf16 : value_format::fp16;
+        cur.next_row([&](index_t j, index_t c, std::uint16_t bits) {
+            const float t = decode_value(bits, f);
+            for (index_t v = 0; v < n; ++v) {
+                float& a = acc[static_cast<std::size_t>(16 * v + j % 16)];
+                a = std::fma(t, x[v][c], a);
+            }
+        });
+        for (index_t v = 0; v < n; ++v) out[v] = simd::fold_lanes(acc.data() + 16 * v);
+    }
+#endif
+};
+
+template <int Bits>
+void product_rows(const packed_view& W, const product_plan& p, index_t r0, index_t r1, matrix_view<float> Y) {
+    const packed_info& info = W.info();
+    const index_t n = p.n, nb = info.blocks_per_row(), G = p.groups;
+    const index_t bpg = info.group_size ? info.group_size / block_weights : nb;
+    const bool bf16 = info.outlier_format == value_format::bf16;
+    constexpr float two_b = static_cast<float>(1u << Bits);
+    row_stats rs(p.groups16);
+    const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
+    std::vector<float> y(static_cast<std::size_t>(n));
+    std::vector<const float*> x(static_cast<std::size_t>(n));
+    for (index_t v = 0; v < n; ++v) x[static_cast<std::size_t>(v)] = p.xp.data() + v * p.stride;
+    outlier_cursor cur(W.parts().outliers, info.cols, r0);
+    row_outliers ro(n);
+    std::vector<float> os(static_cast<std::size_t>(n));
+    // Finishes row r from its dense sums yr[0..n): group correction, then kept weights.
+    auto finish = [&](index_t r, float* yr) {
+        if (p.regular)
+            for (index_t v = 0; v < n; ++v)
+                yr[v] = yr[v] - group_correction(rs.w.data(), p.xs.data() + v * p.groups16, p.groups16);
+        ro.run(cur, bf16, x.data(), n, os.data());
+        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
+    };
+    for (index_t r = r0; r < r1; ++r) {
+        rs.load(W, r, G, p.regular, two_b);
+        const std::uint8_t* codes = W.row_codes(r);
+        for (index_t v0 = 0; v0 < n; v0 += 4) {
+            const auto tile = [&]<int NV>() {
+                if (p.regular && bpg == 2 && nb % 2 == 0)
+                    row_regular<Bits, NV, 2>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, y.data() + v0);
+                else if (p.regular && bpg == 1)
+                    row_regular<Bits, NV, 1>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, y.data() + v0);
+                else if (p.regular)
+                    row_regular<Bits, NV>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, y.data() + v0);
+                else
+                    row_general<Bits, NV>(codes, end, nb, p, rs.sf.data(), rs.zf.data(), x.data() + v0, y.data() + v0);
+            };
+            switch (std::min<index_t>(4, n - v0)) {
+                case 1: tile.template operator()<1>(); break;
+                case 2: tile.template operator()<2>(); break;
+                case 3: tile.template operator()<3>(); break;
+                default: tile.template operator()<4>(); break;
+            }
+        }
+        finish(r, y.data());
+    }
+}
+
+}  // namespace detail
+
+/// Y = X·Ŵᵀ: X is n × cols (one input vector per row), Y is n × rows. Row i of
+/// Y equals gemv(W, row i of X) bit for bit. Fastest for n ≤ 8 (vectors are
+/// tiled by 4, each tile re-decodes the codes); larger batches are correct but
+/// dequantize + a dense GEMM wins there. Non-finite x propagates to y.
+inline void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
+                 const exec_policy& pol = seq()) {
+    require(!W.empty(), "gemm: empty packed matrix");
+    require(X.cols() == W.cols(), "gemm: X has ", X.cols(), " columns, the matrix has ", W.cols());
+    require(X.rows() >= 1, "gemm: X has no rows");
+    require_shape(Y, X.rows(), W.rows(), "gemm: Y");
+    const detail::product_plan p = detail::make_plan(W, X);
+    detail::dispatch_bits(W.bits(), [&]<int Bits>() {
+        parallel_for(pol, W.rows(), cost::skip_rows,
+                     [&](index_t r0, index_t r1) { detail::product_rows<Bits>(W, p, r0, r1, Y); });
+    });
+}
+
+}  // namespace tcq
