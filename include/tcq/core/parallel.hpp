@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -24,6 +26,17 @@
 
 namespace tcq {
 
+/// Who runs the chunks of a parallel policy.
+enum class backend {
+    /// tcq's persistent pool of std::threads (the default). Idle workers block
+    /// instead of spinning, so tcq coexists with an engine's own threads:
+    /// GOMP's default spin-wait was measured burning ~30% of 2 cores beside
+    /// the llama2c engine's std::threads.
+    pool,
+    /// An OpenMP parallel-for (when compiled with OpenMP; else the pool).
+    openmp,
+};
+
 /// How a kernel runs its chunks.
 struct exec_policy {
     /// Worker count; 0 means std::thread::hardware_concurrency().
@@ -31,6 +44,8 @@ struct exec_policy {
     /// Optional user executor: must call `task(i)` exactly once for every
     /// i in [0, n_tasks), in any order and on any threads, and return after all.
     std::function<void(index_t n_tasks, const std::function<void(index_t)>& task)> executor;
+    /// Threading runtime when no executor is given.
+    tcq::backend backend = tcq::backend::pool;
 
     /// The worker count to use: `threads`, or the hardware concurrency if 0.
     [[nodiscard]] int resolved_threads() const {
@@ -45,6 +60,103 @@ inline exec_policy seq() { return exec_policy{1, {}}; }
 /// Parallel policy with `n` threads (0 = all cores).
 inline exec_policy par(int n = 0) { return exec_policy{n, {}}; }
 
+namespace detail {
+
+/// True on a thread that is running tcq tasks: nested parallel calls then
+/// run inline, so a task may call any tcq kernel without deadlock.
+inline thread_local bool in_parallel_region = false;
+
+/// Process-wide pool of blocking workers, started on first use and grown on
+/// demand. One job at a time; the calling thread takes part in its job.
+class thread_pool {
+public:
+    static thread_pool& instance() {
+        static thread_pool p;
+        return p;
+    }
+    thread_pool(const thread_pool&) = delete;
+    thread_pool& operator=(const thread_pool&) = delete;
+    ~thread_pool() {
+        {
+            std::lock_guard lk(m_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : workers_) t.join();
+    }
+
+    /// Runs task(i) for i in [0, n) on the caller plus up to `helpers` workers.
+    void run(index_t n, int helpers, const std::function<void(index_t)>& task) {
+        std::lock_guard job_lock(job_m_);  // one job at a time
+        {
+            std::unique_lock lk(m_);
+            while (static_cast<int>(workers_.size()) < helpers) workers_.emplace_back([this] { work(); });
+            task_ = &task;
+            n_ = n;
+            next_.store(0);
+            seats_ = helpers;
+            busy_ = 0;
+            error_ = nullptr;
+            ++generation_;
+        }
+        wake_.notify_all();
+        consume();
+        std::unique_lock lk(m_);
+        seats_ = 0;  // late workers skip this job
+        done_.wait(lk, [&] { return busy_ == 0; });
+        task_ = nullptr;
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    thread_pool() = default;
+
+    void consume() {
+        const bool outer = in_parallel_region;
+        in_parallel_region = true;
+        for (index_t i; (i = next_.fetch_add(1)) < n_;) {
+            try {
+                (*task_)(i);
+            } catch (...) {
+                std::lock_guard lk(m_);
+                if (!error_) error_ = std::current_exception();
+            }
+        }
+        in_parallel_region = outer;
+    }
+
+    void work() {
+        std::uint64_t seen = 0;
+        std::unique_lock lk(m_);
+        for (;;) {
+            wake_.wait(lk, [&] { return stop_ || (generation_ != seen && seats_ > 0); });
+            if (stop_) return;
+            seen = generation_;
+            --seats_;
+            ++busy_;
+            lk.unlock();
+            consume();
+            lk.lock();
+            if (--busy_ == 0) done_.notify_all();
+        }
+    }
+
+    std::mutex job_m_;
+    std::mutex m_;
+    std::condition_variable wake_, done_;
+    std::vector<std::thread> workers_;
+    const std::function<void(index_t)>* task_ = nullptr;
+    index_t n_ = 0;
+    std::atomic<index_t> next_{0};
+    int seats_ = 0;
+    int busy_ = 0;
+    std::uint64_t generation_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+};
+
+}  // namespace detail
+
 /// Runs `task(i)` for i in [0, n). Exceptions from tasks are rethrown (first one wins).
 template <class F>
 void run_tasks(const exec_policy& pol, index_t n, F&& task) {
@@ -54,26 +166,16 @@ void run_tasks(const exec_policy& pol, index_t n, F&& task) {
         return;
     }
     const int t = static_cast<int>(std::min<index_t>(pol.resolved_threads(), n));
-    if (t <= 1) {
+    if (t <= 1 || detail::in_parallel_region) {
         for (index_t i = 0; i < n; ++i) task(i);
         return;
     }
-    std::exception_ptr first;
-    std::mutex m;
 #if defined(_OPENMP)
+    if (pol.backend == backend::openmp) {
+        std::exception_ptr first;
+        std::mutex m;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(t)
-    for (index_t i = 0; i < n; ++i) {
-        try {
-            task(i);
-        } catch (...) {
-            std::lock_guard lk(m);
-            if (!first) first = std::current_exception();
-        }
-    }
-#else
-    std::atomic<index_t> next{0};
-    auto worker = [&] {
-        for (index_t i; (i = next.fetch_add(1)) < n;) {
+        for (index_t i = 0; i < n; ++i) {
             try {
                 task(i);
             } catch (...) {
@@ -81,13 +183,12 @@ void run_tasks(const exec_policy& pol, index_t n, F&& task) {
                 if (!first) first = std::current_exception();
             }
         }
-    };
-    std::vector<std::thread> pool;
-    for (int k = 1; k < t; ++k) pool.emplace_back(worker);
-    worker();
-    for (auto& th : pool) th.join();
+        if (first) std::rethrow_exception(first);
+        return;
+    }
 #endif
-    if (first) std::rethrow_exception(first);
+    const std::function<void(index_t)> fn(std::ref(task));
+    detail::thread_pool::instance().run(n, t - 1, fn);
 }
 
 /// Runs `body(begin, end)` over chunks [k·grain, min((k+1)·grain, n)).
