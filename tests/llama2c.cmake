@@ -22,6 +22,17 @@ function(_l2c_cli_tests)
   add_test(NAME llama2c_cli_bad_model
     COMMAND tcq-llama2c eval --model ${_fx}/data/arith.valid.txt --task a=${_fx}/data/arith.valid.txt)
   set_tests_properties(llama2c_cli_bad_model PROPERTIES WILL_FAIL TRUE)
+  # The demo's pipeline end to end, reduced for CI: every method, small calibration and evaluation.
+  add_test(NAME llama2c_e2e_compare
+    COMMAND tcq-llama2c compare --model ${_fx}/model/model.bin --calib ${_fx}/data/arith.calib.txt
+            --samples 16 --methods rtn,gptq,spqr,tacq --bits 2 --eval-windows 4 --eval-problems 20
+            --task arith=${_fx}/data/arith.valid.txt --task gsm8k=${_fx}/data/gsm8k.valid.txt --threads 2)
+  set_tests_properties(llama2c_e2e_compare PROPERTIES
+    PASS_REGULAR_EXPRESSION "\\| TaCQ \\| 2 \\+ 0\\.3[0-9]% \\| 2\\.20[0-9]+ \\| 1\\.[0-9]+ \\| 1\\.[0-9]+ \\| 0\\.[0-9]+ \\|")
+  # quantize → tcq file → eval from the file
+  add_test(NAME llama2c_e2e_quantize_eval
+    COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:tcq-llama2c> -DFX=${_fx} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/l2c_e2e
+            -P ${PROJECT_SOURCE_DIR}/tests/scripts/llama2c_quantize_eval.cmake)
   add_test(NAME llama2c_cli_usage COMMAND tcq-llama2c frobnicate)
   set_tests_properties(llama2c_cli_usage PROPERTIES WILL_FAIL TRUE)
 endfunction()
