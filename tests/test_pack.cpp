@@ -200,11 +200,11 @@ TEST_CASE("outlier bitmap: dense rows, long runs, skip entries across 64-row chu
 namespace {
 // Checks gemm (n vectors) against double dequantize-then-multiply with the
 // tolerance of pack/gemm.hpp, against the scalar twin, against gemv, and seq vs par.
-void check_products(const case_spec& cs, index_t n) {
+void check_products(const case_spec& cs, index_t n, tcq::value_format fmt = tcq::value_format::fp16) {
     const auto q = make_quantized(cs);
-    const auto P = tcq::pack(q);
+    const auto P = tcq::pack(q, {fmt});
     const auto V = P.view();
-    const auto dense = pack_fixtures::reference_dense(q, tcq::value_format::fp16);
+    const auto dense = pack_fixtures::reference_dense(q, fmt);
     const auto X = pack_fixtures::randn(static_cast<std::size_t>(n * cs.cols), cs.seed + 1000, 1.f);
     std::vector<float> Y(static_cast<std::size_t>(n * cs.rows)), Y2(Y.size()), Yref(Y.size());
     const auto Xv = tcq::make_view(X.data(), n, cs.cols);
@@ -255,6 +255,16 @@ TEST_CASE("fused GEMV/GEMM equal dequantize-then-multiply within the stated tole
         CAPTURE(name_of(cs));
         check_products(cs, 1);
         if (cs.seed % 4 == 0) check_products(cs, 3);
+    }
+    // Dense kept weights: rows whose bitmap spans several 64-bit windows and
+    // windows with more than 16 weights (batch rotation paths of the decoder).
+    for (double d : {0.05, 0.3, 0.9}) {
+        CAPTURE(d);
+        check_products({70, 700, 4, 64, false, d, 31}, 1);
+        check_products({40, 2000, 3, 0, false, d, 32}, 2);
+        check_products({9, 333, 2, 48, true, d, 33}, 3);
+        check_products({66, 300, 3, 128, false, d, 34}, 1, tcq::value_format::bf16);
+        check_products({10, 300, 4, 32, false, d, 35}, 5, tcq::value_format::bf16);
     }
     for (index_t n : {2, 4, 5, 8}) {
         CAPTURE(n);

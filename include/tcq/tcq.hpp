@@ -29,6 +29,7 @@
 #include "tcq/gptq/tiles.hpp"
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
+#include "tcq/gptq/batched_fit.hpp"
 #include "tcq/gptq/masked_fit.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"

@@ -55,12 +55,11 @@ inline bool regular_groups(const packed_info& i) {
 struct product_plan {
     index_t n = 0;         ///< vectors
     index_t padded = 0;    ///< cols rounded up to 64
-    index_t stride = 0;    ///< padded + 16 (room for a zero column)
     index_t groups = 0;
     index_t groups16 = 0;  ///< groups rounded up to 16
     bool regular = false;
     bool chunk_groups = false;      ///< general path with one group per 16-column chunk (broadcast)
-    std::vector<float> xp;          ///< n × stride, zero padded
+    std::vector<float> xp;          ///< n × padded, zero padded
     std::vector<float> xs;          ///< regular: n × groups16 group sums of x, zero padded
     std::vector<std::int32_t> gcol; ///< general: group of every padded column
 };
@@ -74,16 +73,15 @@ inline product_plan make_plan(const packed_view& W, matrix_view<const float> X) 
     p.groups16 = (p.groups + 15) / 16 * 16;
     p.regular = regular_groups(info);
     p.chunk_groups = !info.act_order && info.group_size % 16 == 0;
-    p.stride = p.padded + 16;
-    p.xp.assign(static_cast<std::size_t>(p.n * p.stride), 0.f);
-    for (index_t v = 0; v < p.n; ++v) std::copy(X.row(v), X.row(v) + info.cols, p.xp.data() + v * p.stride);
+    p.xp.assign(static_cast<std::size_t>(p.n * p.padded), 0.f);
+    for (index_t v = 0; v < p.n; ++v) std::copy(X.row(v), X.row(v) + info.cols, p.xp.data() + v * p.padded);
     if (p.regular) {
         const index_t gcols = info.group_size ? info.group_size : p.padded;
         p.xs.assign(static_cast<std::size_t>(p.n * p.groups16), 0.f);
         for (index_t v = 0; v < p.n; ++v)
             for (index_t g = 0; g < p.groups; ++g) {
                 alignas(64) float l[16] = {};
-                const float* x = p.xp.data() + v * p.stride;
+                const float* x = p.xp.data() + v * p.padded;
                 for (index_t c = g * gcols; c < std::min(p.padded, (g + 1) * gcols); c += 16)
                     for (int i = 0; i < 16; ++i) l[i] = l[i] + x[c + i];
                 p.xs[static_cast<std::size_t>(v * p.groups16 + g)] = simd::fold_lanes(l);
@@ -207,18 +205,33 @@ struct row_stats {
 /// o[j % 16] = fma(v_j, x_c, o[j % 16]), then fold_lanes(o).
 struct row_outliers {
 #if TCQ_OUTLIER_AVX512
-    std::vector<lanes16> acc;
-    explicit row_outliers(index_t n) : acc(static_cast<std::size_t>(n)) {}
-    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+    explicit row_outliers(index_t) {}
+    /// Up to four vectors per walk of the row; the accumulators stay in
+    /// registers (a masked store + reload per row would stall forwarding).
+    template <int NV>
+    static void tile(outlier_cursor& cur, bool bf16, const float* const* x, float* out) {
+        lanes16 acc[NV];
         for (auto& a : acc) a = l16_set(0.f);
         cur.next_row_batches(bf16, [&](__mmask16 m, __m512i col, __m512 val) {
-            for (index_t v = 0; v < n; ++v) {
-                __m512 a = acc[static_cast<std::size_t>(v)].r[0];
+            for (int v = 0; v < NV; ++v) {
                 const __m512 xg = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, col, x[v], 4);
-                acc[static_cast<std::size_t>(v)].r[0] = simd::fbatch(_mm512_mask3_fmadd_ps(val, xg, a, m));
+                acc[v].r[0] = simd::fbatch(_mm512_mask3_fmadd_ps(val, xg, acc[v].r[0], m));
             }
         });
-        for (index_t v = 0; v < n; ++v) out[v] = l16_fold(acc[static_cast<std::size_t>(v)]);
+        for (int v = 0; v < NV; ++v) out[v] = l16_fold(acc[v]);
+    }
+    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+        for (index_t v0 = 0; v0 < n; v0 += 4) {
+            const bool last = v0 + 4 >= n;
+            outlier_cursor c = last ? outlier_cursor() : cur;  // earlier tiles walk a copy of the row
+            outlier_cursor& w = last ? cur : c;
+            switch (std::min<index_t>(4, n - v0)) {
+                case 1: tile<1>(w, bf16, x + v0, out + v0); break;
+                case 2: tile<2>(w, bf16, x + v0, out + v0); break;
+                case 3: tile<3>(w, bf16, x + v0, out + v0); break;
+                default: tile<4>(w, bf16, x + v0, out + v0); break;
+            }
+        }
     }
 #else
     std::vector<float> acc;
@@ -247,33 +260,27 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
     constexpr float two_b = static_cast<float>(1u << Bits);
     row_stats rs(p.groups16);
     const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
-    std::vector<float> y(static_cast<std::size_t>(n));
     std::vector<const float*> x(static_cast<std::size_t>(n));
-    for (index_t v = 0; v < n; ++v) x[static_cast<std::size_t>(v)] = p.xp.data() + v * p.stride;
+    for (index_t v = 0; v < n; ++v) x[static_cast<std::size_t>(v)] = p.xp.data() + v * p.padded;
     outlier_cursor cur(W.parts().outliers, info.cols, r0);
     row_outliers ro(n);
-    std::vector<float> os(static_cast<std::size_t>(n));
-    // Finishes row r from its dense sums yr[0..n): group correction, then kept weights.
-    auto finish = [&](index_t r, float* yr) {
-        if (p.regular)
-            for (index_t v = 0; v < n; ++v)
-                yr[v] = yr[v] - group_correction(rs.w.data(), p.xs.data() + v * p.groups16, p.groups16);
-        ro.run(cur, bf16, x.data(), n, os.data());
-        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
-    };
+    std::vector<float> os(static_cast<std::size_t>(n)), yd(static_cast<std::size_t>((r1 - r0) * n));
+    // Pass 1: dense part and group correction of every row of the chunk.
+    cur.prefetch_rows(r0, r1);
     for (index_t r = r0; r < r1; ++r) {
         rs.load(W, r, G, p.regular, two_b);
         const std::uint8_t* codes = W.row_codes(r);
+        float* yr = yd.data() + (r - r0) * n;
         for (index_t v0 = 0; v0 < n; v0 += 4) {
             const auto tile = [&]<int NV>() {
                 if (p.regular && bpg == 2 && nb % 2 == 0)
-                    row_regular<Bits, NV, 2>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, y.data() + v0);
+                    row_regular<Bits, NV, 2>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
                 else if (p.regular && bpg == 1)
-                    row_regular<Bits, NV, 1>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, y.data() + v0);
+                    row_regular<Bits, NV, 1>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
                 else if (p.regular)
-                    row_regular<Bits, NV>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, y.data() + v0);
+                    row_regular<Bits, NV>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
                 else
-                    row_general<Bits, NV>(codes, end, nb, p, rs.sf.data(), rs.zf.data(), x.data() + v0, y.data() + v0);
+                    row_general<Bits, NV>(codes, end, nb, p, rs.sf.data(), rs.zf.data(), x.data() + v0, yr + v0);
             };
             switch (std::min<index_t>(4, n - v0)) {
                 case 1: tile.template operator()<1>(); break;
@@ -282,7 +289,16 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
                 default: tile.template operator()<4>(); break;
             }
         }
-        finish(r, y.data());
+        if (p.regular)
+            for (index_t v = 0; v < n; ++v)
+                yr[v] = yr[v] - group_correction(rs.w.data(), p.xs.data() + v * p.groups16, p.groups16);
+    }
+    // Pass 2: kept weights. A separate pass keeps the bitmap walk's branch
+    // misses from discarding dense work (and its loads) in flight.
+    for (index_t r = r0; r < r1; ++r) {
+        const float* yr = yd.data() + (r - r0) * n;
+        ro.run(cur, bf16, x.data(), n, os.data());
+        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
     }
 }
 

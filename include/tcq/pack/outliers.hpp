@@ -90,6 +90,8 @@ TCQ_HOST_DEVICE inline void walk_outlier_row(const std::uint64_t* bitmap, const 
 /// Trusts its input: only use it on validated arrays (packed_view guarantees that).
 class outlier_cursor {
 public:
+    /// An empty cursor (walks nothing).
+    outlier_cursor() = default;
     /// Cursor at row `row0` (a multiple of 64) of a matrix with `cols` columns.
     outlier_cursor(const outlier_arrays& a, index_t cols, index_t row0)
         : a_(a), buckets_(outlier_buckets(cols)) {
@@ -123,6 +125,26 @@ public:
             if (last) return;
             zeros_left -= nz;
         }
+    }
+
+    /// Prefetches the arrays of rows [row0, row1) (row0 a multiple of 64):
+    /// they advance a few bytes per row, too slowly for the hardware
+    /// prefetchers, so each new line would otherwise be a stall in the walk.
+    void prefetch_rows(index_t row0, index_t row1) const {
+#if defined(__GNUC__) || defined(__clang__)
+        if (a_.values.empty()) return;
+        const auto s0 = static_cast<std::size_t>(row0 / cost::skip_rows) * 2;
+        const auto s1 = static_cast<std::size_t>((row1 + cost::skip_rows - 1) / cost::skip_rows) * 2;
+        const std::size_t k0 = a_.skips[s0], k1 = s1 < a_.skips.size() ? a_.skips[s1] : a_.values.size();
+        const std::size_t b0 = a_.skips[s0 + 1] / 64,
+                          b1 = s1 < a_.skips.size() ? a_.skips[s1 + 1] / 64 + 1 : a_.bitmap.size();
+        for (std::size_t i = k0; i < k1; i += 32) __builtin_prefetch(a_.values.data() + i);
+        for (std::size_t i = k0; i < k1; i += 64) __builtin_prefetch(a_.low_cols.data() + i);
+        for (std::size_t i = b0; i < std::min(b1, a_.bitmap.size()); i += 8) __builtin_prefetch(a_.bitmap.data() + i);
+#else
+        (void)row0;
+        (void)row1;
+#endif
     }
 
 #if TCQ_OUTLIER_AVX512
