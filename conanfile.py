@@ -48,6 +48,7 @@ class TcqConan(ConanFile):
         tc = CMakeToolchain(self)
         tc.cache_variables.update({
             "TCQ_BUILD_TESTS": "OFF", "TCQ_BUILD_BENCHMARKS": "OFF", "TCQ_BUILD_EXAMPLES": "OFF",
+            "TCQ_BUILD_TOOLS": "OFF",  # the tcq CLI is an executable: not in a header-only package
             "TCQ_INSTALL": "ON", "TCQ_NATIVE": "OFF", "TCQ_ENABLE_CUDA": "OFF",
             "CMAKE_DISABLE_FIND_PACKAGE_nlohmann_json": "OFF" if self.options.io else "ON",
         })

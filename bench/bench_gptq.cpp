@@ -17,6 +17,7 @@
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
 #include "tcq/gptq/solver.hpp"
+#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/quant/fit.hpp"
 
 namespace {
@@ -192,6 +193,24 @@ void BM_FitGrid3bit(benchmark::State& st) {
     const auto pol = tcq::par(static_cast<int>(st.range(3)));
     for (auto _ : st) benchmark::DoNotOptimize(tcq::fit_grid(tcq::make_view(w.data(), rows, cols), s, pol).params.data());
 }
+// The same fit through GPTQ's row-batched kernel (bit-identical results).
+void BM_FitGridBatched3bit(benchmark::State& st) {
+    const index_t rows = st.range(0), cols = st.range(1);
+    const auto w = randn(static_cast<std::size_t>(rows * cols), 3, 0.02f);
+    tcq::grid_spec s;
+    s.bits = 3;
+    s.group_size = st.range(2);
+    const auto pol = tcq::par(static_cast<int>(st.range(3)));
+    for (auto _ : st)
+        benchmark::DoNotOptimize(tcq::fit_grid_masked(tcq::make_view(w.data(), rows, cols), s, {}, pol).params.data());
+}
+BENCHMARK(BM_FitGridBatched3bit)
+    ->ArgNames({"rows", "cols", "group", "threads"})
+    ->Args({4096, 4096, 0, 2})
+    ->Args({4096, 4096, 128, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 BENCHMARK(BM_FitGrid3bit)
     ->ArgNames({"rows", "cols", "group", "threads"})
     ->Args({4096, 4096, 0, 2})

@@ -40,28 +40,29 @@ log() { printf '\n==== %s [%s]\n' "$*" "$(date +%T)"; }
 configure_build() {
   local dir=$1 name=$2
   shift 2
-  if ! cmake -S . -B "$dir" "${COMMON[@]}" "$@" >"$dir.configure.log" 2>&1; then
-    cat "$dir.configure.log"
+  mkdir -p "$dir"
+  if ! cmake -S . -B "$dir" "${COMMON[@]}" "$@" >"$dir/ci-configure.log" 2>&1; then
+    cat "$dir/ci-configure.log"
     echo "FAILED: configure ($name)"
     failed=$((failed + 1))
     return 1
   fi
   local keep=(-k)
   [[ -f $dir/build.ninja ]] && keep=(-k 0)
-  if ! cmake --build "$dir" -j"$JOBS" -- "${keep[@]}" >"$dir.build.log" 2>&1; then
-    grep -E -A5 'error|Error' "$dir.build.log" | head -150
-    echo "FAILED: build ($name), full log: $dir.build.log"
+  if ! cmake --build "$dir" -j"$JOBS" -- "${keep[@]}" >"$dir/ci-build.log" 2>&1; then
+    grep -E -A5 'error|Error' "$dir/ci-build.log" | head -150
+    echo "FAILED: build ($name), full log: $dir/ci-build.log"
     failed=$((failed + 1))
     return 0
   fi
-  echo "built $name ($(grep -c 'warning:' "$dir.build.log") warning lines; log $dir.build.log)"
+  echo "built $name ($(grep -c 'warning:' "$dir/ci-build.log") warning lines; log $dir/ci-build.log)"
 }
 
 # run_ctest <dir> [ctest args...]: adds the run's counts to the totals.
 run_ctest() {
   local dir=$1
   shift
-  local out="$dir.ctest.log" line p=0 f=0
+  local out="$dir/ci-ctest.log" line p=0 f=0
   ctest --test-dir "$dir" --output-on-failure -j"$JOBS" --timeout "$CTEST_TIMEOUT" "$@" 2>&1 | tee "$out"
   line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$out" | tail -1)
   if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
@@ -149,8 +150,9 @@ main() {
     # Wall time, and CPU time of the stage's processes: CPU/2 is what the
     # stage takes on an idle 2-core machine; wall grows when it is shared.
     TIMEFORMAT='%R %U %S'
-    { time "stage_$s" 2>&3; } 3>&2 2>"$B.time"
-    read -r wall user sys <"$B.time"
+    mkdir -p "$B"
+    { time "stage_$s" 2>&3; } 3>&2 2>"$B/ci-stage.time"
+    read -r wall user sys <"$B/ci-stage.time"
     status=ok
     ((failed > before_f)) && status=FAILED
     summary+=("$(printf '%-6s wall %5.0fs  cpu %5.0fs  %-7s %s' "$s" "$wall" \

@@ -170,7 +170,7 @@ def main():
     cf.validate()
     cf.layout()
     cf.generate()
-    for key in ("TCQ_BUILD_TESTS", "TCQ_BUILD_BENCHMARKS", "TCQ_BUILD_EXAMPLES"):
+    for key in ("TCQ_BUILD_TESTS", "TCQ_BUILD_BENCHMARKS", "TCQ_BUILD_EXAMPLES", "TCQ_BUILD_TOOLS"):
         if cf.cache_variables.get(key) != "OFF":
             sys.exit("conan-dryrun: the recipe must set %s=OFF" % key)
     cf.build()

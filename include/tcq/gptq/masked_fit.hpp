@@ -15,6 +15,8 @@
 
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
+#include "tcq/core/simd.hpp"
+#include "tcq/gptq/batched_fit.hpp"
 #include "tcq/quant/fit.hpp"
 #include "tcq/select/mask.hpp"
 
@@ -46,24 +48,25 @@ inline void require_mask_shape(const mask& kept, index_t rows, index_t cols, std
             ": mask is ", kept.rows(), "x", kept.cols(), ", matrix is ", rows, "x", cols);
 }
 
-/// fit_grid with the kept-entry rule (an empty mask gives exactly fit_grid).
+/// fit_grid with the kept-entry rule (an empty mask gives exactly fit_grid),
+/// computed by the row-batched kernel of batched_fit.hpp (bit-identical).
 [[nodiscard]] inline grid fit_grid_masked(matrix_view<const float> W, const grid_spec& spec, const mask& kept,
                                           const exec_policy& pol = seq()) {
     spec.validate("fit_grid_masked");
     require_mask_shape(kept, W.rows(), W.cols(), "fit_grid_masked");
-    if (kept.size() == 0) return fit_grid(W, spec, pol);
     require_finite(W, "fit_grid_masked: W");
     grid out(spec, W.rows(), W.cols());
     const index_t gc = spec.group_cols(W.cols()), ng = spec.groups(W.cols());
-    parallel_for(pol, W.rows(), 16, [&](index_t r0, index_t r1) {
+    const bool any = kept.size() > 0;
+    parallel_for(pol, W.rows(), 4 * static_cast<index_t>(simd::width), [&](index_t r0, index_t r1) {
         std::vector<float> scratch;
-        for (index_t r = r0; r < r1; ++r)
-            for (index_t g = 0; g < ng; ++g) {
-                const index_t c0 = g * gc, n = std::min(gc, W.cols() - c0);
-                out.at(r, g) = fit_segment_masked(
-                    {W.row(r) + c0, static_cast<std::size_t>(n)},
-                    [&](std::size_t i) { return kept.test(r, c0 + static_cast<index_t>(i)); }, spec, scratch);
-            }
+        for (index_t g = 0; g < ng; ++g) {
+            const index_t c0 = g * gc, n = std::min(gc, W.cols() - c0);
+            fit_rows_batched(
+                r0, r1, n, [&](index_t r, index_t k) { return W(r, c0 + k); },
+                [&](index_t r, index_t k) { return kept.test(r, c0 + k); }, any, spec,
+                [&](index_t r, grid_param p) { out.at(r, g) = p; }, scratch);
+        }
     });
     return out;
 }

@@ -42,6 +42,7 @@
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
+#include "tcq/gptq/batched_fit.hpp"
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
 #include "tcq/gptq/masked_fit.hpp"
@@ -80,7 +81,7 @@ std::vector<index_t> act_order_perm(matrix_view<const T> H) {
 
 /// Per-thread scratch of one 64-row chunk × one block, transposed (column-major).
 struct sweep_scratch {
-    std::vector<float> t, e, l, c, m, seg, fit;
+    std::vector<float> t, e, l, c, m, fit;
 };
 
 inline sweep_scratch& thread_scratch() {
@@ -116,19 +117,18 @@ struct sweep_state {
 inline constexpr index_t sweep_rows = 64;  // rows per chunk: 4 AVX-512 registers of errors
 
 /// Fits dynamic group grids starting at column c for rows [r0, r1) on the
-/// values `value(r, col)`.
+/// values `value(r, col)`, SIMD across rows (batched_fit.hpp).
 template <class Value>
 void fit_groups_at(const sweep_state& st, index_t c, index_t r0, index_t r1, Value&& value, sweep_scratch& sc) {
-    const index_t g = c / st.spec.group_size, ce = std::min(c + st.spec.group_size, st.cols), n = ce - c;
-    sc.seg.resize(static_cast<std::size_t>(n));
-    for (index_t r = r0; r < r1; ++r) {
-        for (index_t k = 0; k < n; ++k) sc.seg[static_cast<std::size_t>(k)] = value(r, c + k);
-        const grid_param p = fit_segment_masked(
-            std::span<const float>(sc.seg.data(), static_cast<std::size_t>(n)),
-            [&](std::size_t k) { return st.is_kept(r, c + static_cast<index_t>(k)); }, st.spec, sc.fit);
-        st.gs[g * st.rows_pad + r] = p.scale;
-        st.gz[g * st.rows_pad + r] = p.zero;
-    }
+    const index_t g = c / st.spec.group_size, n = std::min(c + st.spec.group_size, st.cols) - c;
+    fit_rows_batched(
+        r0, r1, n, [&](index_t r, index_t k) { return value(r, c + k); },
+        [&](index_t r, index_t k) { return st.is_kept(r, c + k); }, st.kept != nullptr, st.spec,
+        [&](index_t r, grid_param p) {
+            st.gs[g * st.rows_pad + r] = p.scale;
+            st.gz[g * st.rows_pad + r] = p.zero;
+        },
+        sc.fit);
 }
 
 /// Sweeps columns [i1, i2) for rows [r0, r1): the in-block GPTQ recursion.
