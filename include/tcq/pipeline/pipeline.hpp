@@ -36,6 +36,7 @@ namespace tcq {
 
 /// What one pipeline run does.
 struct pipeline_options {
+    /// Method to run (TaCQ by default).
     quant_method method = quant_method::tacq;
     /// Base grid and GPTQ settings (bits, group, MSE search, damping, act-order…).
     /// The pipeline forces grid.fp16_scale on, so the result packs exactly.
@@ -50,6 +51,7 @@ struct pipeline_options {
     bool hessian_fp64 = false;
     /// Seed of the `random` baseline.
     std::uint64_t seed = 0;
+    /// Threads for every phase; results do not depend on it.
     exec_policy pol = par();
     /// Progress lines ("contrast: stage 3/6"), e.g. to stderr; may be empty.
     std::function<void(const std::string&)> progress;
@@ -57,28 +59,33 @@ struct pipeline_options {
 
 /// Per-layer outcome.
 struct layer_report {
-    std::string name;
-    index_t rows = 0, cols = 0;
+    std::string name;              ///< layer name from the model_adapter
+    index_t rows = 0;              ///< out features
+    index_t cols = 0;              ///< in features
     index_t kept = 0;              ///< 16-bit weights
     double loss = 0;               ///< GPTQ objective Σ (w − q)²/U_jj²/2 (0 for RTN)
     double relative_damping = 0;   ///< damping used, as a fraction of mean diag H
     int retries = 0;               ///< Cholesky retries
-    index_t dead_columns = 0;
+    index_t dead_columns = 0;      ///< columns with H_ii = 0 (zeroed)
 };
 
 /// Outcome of one run: every layer quantized, plus the report.
 struct pipeline_result {
-    quant_method method = quant_method::tacq;
-    grid_spec grid{};
-    bool act_order = false;
-    std::vector<std::string> names;
+    quant_method method = quant_method::tacq;  ///< method that ran
+    grid_spec grid{};                          ///< base grid (fp16 scales)
+    bool act_order = false;                    ///< GPTQ act-order was on
+    std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
-    std::vector<layer_report> reports;
+    std::vector<layer_report> reports;      ///< one per layer, same order
     bits_report bits;                       ///< exact packed storage (pack/cost.hpp)
     index_t kept = 0;                       ///< 16-bit weights in all layers
     /// Seconds per phase; cached phases report the time they took when computed.
-    double seconds_gradients = 0, seconds_contrast = 0, seconds_scores = 0, seconds_select = 0, seconds_final = 0,
-           seconds_total = 0;
+    double seconds_gradients = 0;
+    double seconds_contrast = 0;  ///< contrast Q(W) pass (cached per grid)
+    double seconds_scores = 0;    ///< saliency scores
+    double seconds_select = 0;    ///< top-k selection
+    double seconds_final = 0;     ///< final (masked) quantization pass
+    double seconds_total = 0;     ///< this call, wall clock
 };
 
 /// Runs methods on one model; caches gradients and contrasts between runs.
