@@ -34,13 +34,27 @@ struct packed_device_view {
     const std::uint64_t* bitmap = nullptr;   ///< unary high-column bitmap
     const std::uint32_t* skips = nullptr;    ///< two u32 per 64 rows
     index_t rows = 0, cols = 0, groups = 0, group_size = 0;
-    int bits = 0;
-    bool act_order = false;
-    bool bf16 = false;
+    /// @var rows
+    /// Number of rows (output features).
 
+    /// @var cols
+    /// Number of columns (input features).
+
+    /// @var groups
+    /// Scale/zero pairs per row (packed_info::groups()).
+
+    /// @var group_size
+    /// Columns per group; 0 means one scale/zero per row.
+
+    int bits = 0;            ///< code width: 2, 3, 4 or 8
+    bool act_order = false;  ///< g_idx gives each column's group
+    bool bf16 = false;       ///< kept weights are bf16 bits (fp16 otherwise)
+
+    /// Bytes of one row of codes (whole 64-weight blocks).
     [[nodiscard]] TCQ_HOST_DEVICE index_t row_bytes() const {
         return (cols + block_weights - 1) / block_weights * block_bytes(bits);
     }
+    /// Group of column c (act-order aware).
     [[nodiscard]] TCQ_HOST_DEVICE index_t group_of(index_t c) const {
         if (act_order) return g_idx[c];
         return group_size == 0 ? 0 : c / group_size;

@@ -32,7 +32,7 @@ class hessian_accumulator {
                   "hessian_accumulator: T must be float or double");
 
 public:
-    using value_type = T;
+    using value_type = T;  ///< element type of the stored H (float or double)
 
     /// An empty accumulator (0 samples, H = 0) for `cols` input features.
     explicit hessian_accumulator(index_t cols) : cols_(cols) {

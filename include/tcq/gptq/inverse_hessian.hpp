@@ -84,14 +84,14 @@ struct damping_options {
 
 /// How U is computed.
 struct hinv_options {
-    damping_options damping{};
-    factor_precision precision = factor_precision::fp32;
-    hinv_method method = hinv_method::reversed;
+    damping_options damping{};                            ///< diagonal damping and its retry schedule
+    factor_precision precision = factor_precision::fp32;  ///< arithmetic in which U is computed
+    hinv_method method = hinv_method::reversed;           ///< algorithm for U
 };
 
 /// U = chol_upper((H + λI)⁻¹) of the (dead-fixed, permuted) H, and how it was obtained.
 struct inverse_hessian {
-    index_t cols = 0;
+    index_t cols = 0;  ///< order of H and U (number of input columns)
     /// Row-major cols × cols, upper triangular (strict lower part is 0),
     /// in the permuted column order.
     std::vector<float> u;

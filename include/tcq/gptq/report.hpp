@@ -33,12 +33,23 @@ struct gptq_report {
     /// updates alone (GEMMs, rows·Σ 2·B·(cols − block end) flops), whole call.
     double seconds_fit = 0.0, seconds_factor = 0.0, seconds_sweep = 0.0, seconds_update = 0.0,
            seconds_total = 0.0;
+    /// @var seconds_factor
+    /// Wall-clock seconds of the U = chol_upper(H⁻¹) factorization (incl. damping retries).
+
+    /// @var seconds_sweep
+    /// Wall-clock seconds of the column sweep, incl. lazy block updates and in-sweep group fits.
+
+    /// @var seconds_update
+    /// Wall-clock seconds of the lazy block updates alone (part of seconds_sweep).
+
+    /// @var seconds_total
+    /// Wall-clock seconds of the whole solve call.
 };
 
 /// The quantized matrix and its report.
 struct gptq_result {
-    quantized_matrix q;
-    gptq_report report;
+    quantized_matrix q;   ///< the quantized matrix: codes, grids and final values
+    gptq_report report;   ///< diagnostics of the solve
 };
 
 }  // namespace tcq

@@ -137,13 +137,13 @@ inline constexpr dtype dtype_of = [] {
 
 /// One tensor entry of a validated header.
 struct tensor_info {
-    std::string name;
-    dtype type = dtype::F32;
+    std::string name;         ///< tensor name (header key)
+    dtype type = dtype::F32;  ///< element type (header "dtype")
     /// Dimensions; empty for a 0-d scalar (one element).
     std::vector<index_t> shape;
     /// Byte range [begin, end) in the data buffer.
     std::uint64_t begin = 0;
-    std::uint64_t end = 0;
+    std::uint64_t end = 0;  ///< one past the last byte, relative to the data buffer
 
     /// Number of elements (product of the shape; 1 for a scalar).
     [[nodiscard]] index_t numel() const noexcept {
@@ -357,6 +357,7 @@ public:
         return metadata_;
     }
 
+    /// True when the file has a tensor called `name`.
     [[nodiscard]] bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
 
     /// Header entry of `name`; throws if there is no such tensor.

@@ -23,6 +23,7 @@
 /// 1 when the AVX-512BW block decoder is compiled in.
 #define TCQ_PACK_AVX512 1
 #else
+/// 0: no AVX-512BW block decoder in this build (portable SIMD path only).
 #define TCQ_PACK_AVX512 0
 #endif
 

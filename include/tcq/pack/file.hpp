@@ -306,7 +306,9 @@ struct open_options {
 class packed_file {
 public:
     packed_file() = default;
+    /// Takes over the other file's storage and views (the bytes do not move, so views stay valid).
     packed_file(packed_file&&) noexcept = default;
+    /// Takes over the other file's storage and views (the bytes do not move, so views stay valid).
     packed_file& operator=(packed_file&&) noexcept = default;
 
     /// Opens and validates the file at `path`.

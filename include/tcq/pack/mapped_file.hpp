@@ -20,8 +20,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/// 1: POSIX mmap is available, so mapped_file can map files zero-copy.
 #define TCQ_HAS_MMAP 1
 #else
+/// 0: no mmap on this platform; mapped_file always reads into an aligned buffer.
 #define TCQ_HAS_MMAP 0
 #endif
 
@@ -33,7 +35,9 @@ public:
     mapped_file() = default;
     mapped_file(const mapped_file&) = delete;
     mapped_file& operator=(const mapped_file&) = delete;
+    /// Takes over `o`'s bytes; `o` is left empty.
     mapped_file(mapped_file&& o) noexcept { swap(o); }
+    /// Releases the current bytes and takes over `o`'s; `o` is left empty.
     mapped_file& operator=(mapped_file&& o) noexcept {
         mapped_file t(std::move(o));
         swap(t);

@@ -32,6 +32,7 @@
 /// 1 when the AVX-512 batch decoder of kept weights is compiled in.
 #define TCQ_OUTLIER_AVX512 1
 #else
+/// 0: no AVX-512 batch decoder of kept weights in this build (scalar path only).
 #define TCQ_OUTLIER_AVX512 0
 #endif
 
@@ -243,10 +244,10 @@ private:
 
 /// Owning outlier arrays, as built by build_outliers.
 struct outlier_storage {
-    std::vector<std::uint16_t> values;
-    std::vector<std::uint8_t> low_cols;
-    std::vector<std::uint64_t> bitmap;
-    std::vector<std::uint32_t> skips;
+    std::vector<std::uint16_t> values;   ///< k 16-bit values (fp16/bf16 bits), row-major order
+    std::vector<std::uint8_t> low_cols;  ///< k low column bytes (column mod 256)
+    std::vector<std::uint64_t> bitmap;   ///< unary bucket bitmap, ceil((k + rows·buckets)/64) words
+    std::vector<std::uint32_t> skips;    ///< 2 per 64 rows: (first index, bit offset)
     /// Non-owning view of the arrays.
     [[nodiscard]] outlier_arrays view() const { return {values, low_cols, bitmap, skips}; }
 };

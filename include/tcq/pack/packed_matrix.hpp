@@ -31,8 +31,8 @@ namespace tcq {
 
 /// Shape and format of a packed matrix: everything except its arrays.
 struct packed_info {
-    index_t rows = 0;
-    index_t cols = 0;
+    index_t rows = 0;                                ///< output features (matrix rows)
+    index_t cols = 0;                                ///< input features (matrix columns)
     int bits = 0;                                    ///< 2, 3, 4 or 8
     index_t group_size = 0;                          ///< 0: one scale/zero per row
     bool act_order = false;                          ///< a g_idx array is stored
@@ -52,14 +52,21 @@ struct packed_info {
 
     /// Exact byte sizes of the stored arrays.
     [[nodiscard]] std::uint64_t code_bytes() const { return u(rows) * u(row_bytes()); }
+    /// Bytes of the fp16 scales (rows × groups × 2).
     [[nodiscard]] std::uint64_t scale_bytes() const { return u(rows) * u(groups()) * 2; }
+    /// Bytes of the u8 zero points (rows × groups).
     [[nodiscard]] std::uint64_t zero_bytes() const { return u(rows) * u(groups()); }
+    /// Bytes of the u16 act-order group indices (cols × 2, or 0 without act-order).
     [[nodiscard]] std::uint64_t g_idx_bytes() const { return act_order ? u(cols) * 2 : 0; }
+    /// Bytes of the 16-bit kept-weight values (outliers × 2).
     [[nodiscard]] std::uint64_t value_bytes() const { return u(outliers) * 2; }
+    /// Bytes of the kept weights' low column bytes (one per outlier).
     [[nodiscard]] std::uint64_t low_col_bytes() const { return u(outliers); }
+    /// Bytes of the outlier bitmap, padded to whole 64-bit words.
     [[nodiscard]] std::uint64_t bitmap_bytes() const {
         return (outlier_bitmap_bits(outliers, rows, cols) + 63) / 64 * 8;
     }
+    /// Bytes of the skip table (two u32 per 64 rows; 0 without outliers).
     [[nodiscard]] std::uint64_t skip_bytes() const { return outliers ? u(outlier_skips(rows)) * 8 : 0; }
 
     /// Throws tcq::error naming `what` unless the shape and format are storable:
@@ -192,11 +199,17 @@ public:
         return v;
     }
 
+    /// Shape and format.
     [[nodiscard]] const packed_info& info() const noexcept { return info_; }
+    /// The (validated) arrays.
     [[nodiscard]] const packed_parts& parts() const noexcept { return parts_; }
+    /// Number of rows.
     [[nodiscard]] index_t rows() const noexcept { return info_.rows; }
+    /// Number of columns.
     [[nodiscard]] index_t cols() const noexcept { return info_.cols; }
+    /// Code width in bits (2, 3, 4 or 8).
     [[nodiscard]] int bits() const noexcept { return info_.bits; }
+    /// True for a default-constructed view (no matrix).
     [[nodiscard]] bool empty() const noexcept { return info_.rows == 0; }
 
     /// Codes of row r (row_bytes() bytes).
@@ -253,6 +266,7 @@ public:
         out_.skips.assign(p.outliers.skips.begin(), p.outliers.skips.end());
     }
 
+    /// Shape and format.
     [[nodiscard]] const packed_info& info() const noexcept { return info_; }
     /// View for the kernels (valid while this matrix lives and is not moved-from).
     [[nodiscard]] packed_view view() const {
