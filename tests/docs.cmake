@@ -3,7 +3,8 @@
 #                    compiled with the project's flags (-Werror in CI) and run.
 #  docs_doxygen    : Doxygen over the public API (docs/Doxyfile); any warning
 #                    fails. Registered only when doxygen is installed.
-#  docs_perf_report: scripts/perf_report.py on a stored Google Benchmark JSON.
+#  docs_perf_report: scripts/perf_report.py on stored Google Benchmark JSON
+#                    (bench_quant; bench_pack: named baselines, G-unit counters).
 set(_tcq_qs_cpp ${CMAKE_CURRENT_BINARY_DIR}/docs/quickstart.cpp)
 add_custom_command(OUTPUT ${_tcq_qs_cpp}
   COMMAND ${CMAKE_COMMAND} -DIN=docs/quickstart.md -DOUT=${_tcq_qs_cpp}
@@ -29,6 +30,7 @@ find_package(Python3 COMPONENTS Interpreter QUIET)
 if(Python3_Interpreter_FOUND)
   add_test(NAME docs_perf_report
     COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/scripts/perf_report.py --check
-            ${CMAKE_CURRENT_SOURCE_DIR}/docs/bench_sample.json -o ${CMAKE_CURRENT_BINARY_DIR}/docs/performance.md)
+            ${CMAKE_CURRENT_SOURCE_DIR}/docs/bench_sample.json ${CMAKE_CURRENT_SOURCE_DIR}/docs/bench_sample_pack.json
+            -o ${CMAKE_CURRENT_BINARY_DIR}/docs/performance.md)
   set_tests_properties(docs_perf_report PROPERTIES LABELS integration)
 endif()
