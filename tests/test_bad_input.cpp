@@ -169,15 +169,15 @@ bad::table fit_rows() {
         }),
         bad::ok("fit_grid", "a row of the smallest denormal", [] {
             check_defined({kDenormMin, 0.f, kDenormMin, 0.f}, 1, 4, spec(4));
-        }).gap("range/maxq underflows to scale 0 and fit_segment throws; expected: a defined grid, e.g. as for a zero row"),
+        }),
         bad::error("fit_grid", "fit_grid: W", "scale", [] {
             (void)fit({3e38f, -3e38f, 0.f, 1.f}, 1, 4, spec());
-        }).gap("throws \"fit_segment: range [...] gives scale inf\": names neither fit_grid, W nor the row"),
+        }),
         bad::error("fit_grid (fp16_scale)", "fit_grid", "not representable in fp16", [] {
             auto s = spec();
             s.fp16_scale = true;
             (void)fit({1e9f, -1e9f, 0.f, 1.f}, 1, 4, s);
-        }).gap("throws \"grid: scale ... is not representable in fp16\": names neither fit_grid, W nor the row"),
+        }),
     };
 }
 
@@ -227,19 +227,19 @@ bad::table fake_quant_rows() {
             fitted f;
             f.w[5] = -kInf;
             tcq::fake_quantize(tcq::make_view(f.w.data(), 2, 6), f.g);  // in place
-        }).gap("in place, the kernel overwrites -inf before report_non_finite rescans W, so nothing throws"),
+        }),
         bad::error("fake_quantize", "fake_quantize", "scale", [] {
             fitted f;
             f.g.params[1].scale = 0.f;
             bad::guarded<float> out(2, 6);
             tcq::fake_quantize(f.W(), f.g, out.view());
-        }).gap("grid parameters are not validated: scale 0 gives NaN outputs"),
+        }),
         bad::error("quantize", "quantize", "scale", [] {
             fitted f;
             f.g.params[0].scale = kNaN;
             bad::guarded<std::uint8_t> codes(2, 6);
             tcq::quantize(f.W(), f.g, codes.view());
-        }).gap("grid parameters are not validated: a NaN scale gives arbitrary codes"),
+        }),
         bad::ok("fake_quantize", "strided output: the row gaps stay untouched", [] {
             fitted f;
             bad::guarded<float> out(2, 6);

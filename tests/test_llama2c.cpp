@@ -147,9 +147,9 @@ TEST_CASE("the loader rejects bad files with a message naming file and problem")
 
     const auto path = temp_file("truncated.bin");
     write_bytes(path, std::span(good).first(good.size() / 2));
-    CHECK_THROWS_WITH_AS(l2c::load_checkpoint(path), doctest::Contains((path.string() + ": size mismatch").c_str()), tcq::error);
+    CHECK_THROWS_WITH_AS((void)l2c::load_checkpoint(path), doctest::Contains((path.string() + ": size mismatch").c_str()), tcq::error);
     std::filesystem::remove(path);
-    CHECK_THROWS_WITH_AS(l2c::load_checkpoint(temp_file("does_not_exist.bin")), doctest::Contains("cannot open"),
+    CHECK_THROWS_WITH_AS((void)l2c::load_checkpoint(temp_file("does_not_exist.bin")), doctest::Contains("cannot open"),
                          tcq::error);
 }
 
@@ -232,7 +232,7 @@ TEST_CASE("evaluation windows and calibration sampling") {
     CHECK(w.row(1)[0] == l2c::tok_bos);
     CHECK(w.row(1)[1] == l2c::byte_token(static_cast<unsigned char>(text[255])));
     CHECK(w.row(2)[255] == l2c::byte_token(static_cast<unsigned char>(text[3 * 255 - 1])));
-    CHECK_THROWS_WITH_AS(l2c::eval_windows(text.substr(0, 254), 64, "short.txt"), doctest::Contains("short.txt"),
+    CHECK_THROWS_WITH_AS((void)l2c::eval_windows(text.substr(0, 254), 64, "short.txt"), doctest::Contains("short.txt"),
                          tcq::error);
 
     const auto a = l2c::sample_windows(text, 7, 42);
@@ -248,7 +248,7 @@ TEST_CASE("evaluation windows and calibration sampling") {
         CHECK(a.row(i)[255] == l2c::byte_token(static_cast<unsigned char>(text[off + 254])));
     }
     CHECK(l2c::sample_windows(text.substr(0, 255), 2, 1).count == 2);  // exactly one position
-    CHECK_THROWS_AS(l2c::sample_windows(text.substr(0, 254), 2, 1), tcq::error);
+    CHECK_THROWS_AS((void)l2c::sample_windows(text.substr(0, 254), 2, 1), tcq::error);
 
     const std::string t1(300, 'p'), t2(400, 'q'), t3(500, 'r');
     const std::vector<std::string_view> texts{t1, t2, t3};

@@ -261,12 +261,15 @@ TEST_CASE("staged forward with capture equals the full forward") {
             CHECK(same_bits(std::get<2>(whole[i]), std::get<2>(seen[i])));
         }
         REQUIRE(grouped.size() == seen.size());
-        for (const auto& [k, s, X] : grouped) {
+        for (const auto& g : grouped) {
+            // no structured bindings here: clang 14 cannot capture them in the lambda
+            const auto k = std::get<0>(g);
+            const auto s = std::get<1>(g);
             const auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& e) {
                 return std::get<0>(e) == k && std::get<1>(e) == s;
             });
             REQUIRE(it != seen.end());
-            CHECK(same_bits(std::get<2>(*it), X));
+            CHECK(same_bits(std::get<2>(*it), std::get<2>(g)));
         }
     }
     const auto staged = l2c::output_losses(m, h, toks.view(), tcq::par(2));

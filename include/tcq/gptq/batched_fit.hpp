@@ -55,6 +55,11 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
     // grid_from_range, lane-wise.
     const fb zsym((maxq + 1.f) / 2.f);
     fb best_s = (xmax - xmin) / vmaxq;
+    // base_grid: a scale that underflows to 0 takes the all-zero row's [−1, +1].
+    const auto under = best_s == vzero;
+    xmin = xsimd::select(under, fb(-1.f), xmin);
+    xmax = xsimd::select(under, fb(1.f), xmax);
+    best_s = (xmax - xmin) / vmaxq;
     fb best_z = sym ? zsym : xsimd::nearbyint(-xmin / best_s);
     alignas(64) float ls[W], lz[W];
     best_s.store_aligned(ls);

@@ -74,6 +74,19 @@ inline grid_param finish_scale(grid_param g, const grid_spec& spec) {
     return g;
 }
 
+/// The min-max grid of an adjusted range. A range so small that its scale
+/// underflows to 0 (all |x| below ~maxq·1.4e-45) gets the grid of an
+/// all-zero row, [−1, +1]: every value then quantizes to 0, within 1e-44.
+inline grid_param base_grid(float& xmin, float& xmax, float maxq, bool sym) {
+    grid_param g = grid_from_range(xmin, xmax, maxq, sym);
+    if (g.scale == 0.f) {
+        xmin = -1.f;
+        xmax = 1.f;
+        g = grid_from_range(xmin, xmax, maxq, sym);
+    }
+    return g;
+}
+
 /// MSE-candidate grid i: the range shrunk by p = 1 − i/grid (p rounded to
 /// float, as torch does for a Python scalar times a float tensor).
 TCQ_HOST_DEVICE inline float shrink_factor(int i, int grid) {

@@ -17,39 +17,55 @@
 namespace tcq {
 
 namespace detail {
+/// Throws unless every grid parameter is usable: scale finite and > 0, zero
+/// finite within [0, maxq].
+inline void require_grid_values(const grid& g, std::string_view what) {
+    const float maxq = g.spec.maxq();
+    for (std::size_t i = 0; i < g.params.size(); ++i) {
+        const auto& p = g.params[i];
+        if (!(std::isfinite(p.scale) && p.scale > 0.f && std::isfinite(p.zero) && p.zero >= 0.f && p.zero <= maxq)) {
+            const index_t gs = g.groups() ? g.groups() : 1;
+            fail(what, ": grid parameter of row ", static_cast<index_t>(i) / gs, ", group ", static_cast<index_t>(i) % gs,
+                 " is unusable (scale ", p.scale, ", zero ", p.zero, "; need a finite scale > 0 and a zero in [0, ",
+                 maxq, "])");
+        }
+    }
+}
+
 inline void require_grid_shape(const grid& g, index_t rows, index_t cols, std::string_view what) {
     g.spec.validate(what);
     require(g.rows == rows && g.cols == cols, what, ": grid is for ", g.rows, "x", g.cols,
             ", matrix is ", rows, "x", cols);
     require(static_cast<index_t>(g.params.size()) == rows * g.groups(), what, ": grid holds ",
             g.params.size(), " parameters, expected ", rows * g.groups());
+    require_grid_values(g, what);
 }
 
-/// Applies `op(batch) -> batch` / `op_scalar(float) -> float` to a segment.
-/// Returns false if the input held NaN or Inf (checked in the same pass:
-/// x − x is NaN exactly for non-finite x, and NaN sticks in the sum).
+/// Throws naming the first non-finite input of a segment, at (r, c0 + i).
+[[noreturn]] inline void fail_non_finite(const float* in, index_t n, index_t r, index_t c0, std::string_view what) {
+    for (index_t i = 0; i < n; ++i) require_finite(static_cast<double>(in[i]), what, r, c0 + i);
+    fail(what, ": non-finite value in row ", r);  // unreachable
+}
+
+/// Applies `op(batch) -> batch` / `op_scalar(float) -> float` to the segment
+/// of row r starting at column c0. Each register is checked for NaN/Inf
+/// before anything is written (x − x is NaN exactly for non-finite x), so a
+/// bad input throws with its position even when out aliases in.
 template <class Op, class OpS>
-TCQ_FORCEINLINE bool map_segment(const float* in, float* out, index_t n, Op&& op, OpS&& op_scalar) {
+TCQ_FORCEINLINE void map_segment(const float* in, float* out, index_t n, index_t r, index_t c0, std::string_view what,
+                                 Op&& op, OpS&& op_scalar) {
     using fb = simd::fbatch;
-    fb chk(0.f);
     index_t i = 0;
     for (; i + static_cast<index_t>(fb::size) <= n; i += fb::size) {
         const fb v = fb::load_unaligned(in + i);
-        chk = chk + (v - v);
+        const fb d = v - v;
+        if (xsimd::any(d != d)) fail_non_finite(in + i, fb::size, r, c0 + i, what);
         op(v).store_unaligned(out + i);
     }
-    float c = xsimd::hadd(chk);
     for (; i < n; ++i) {
-        c += in[i] - in[i];
+        if (!std::isfinite(in[i])) fail_non_finite(in + i, 1, r, c0 + i, what);
         out[i] = op_scalar(in[i]);
     }
-    return c == c;
-}
-
-/// Finiteness is checked inside the kernels' single pass; on failure the
-/// input is scanned again only to name the offending element.
-inline void report_non_finite(matrix_view<const float> W, bool ok, std::string_view what) {
-    if (!ok) require_finite(W, what);
 }
 }  // namespace detail
 
@@ -59,19 +75,16 @@ inline void fake_quantize(matrix_view<const float> W, const grid& g, matrix_view
     detail::require_grid_shape(g, W.rows(), W.cols(), "fake_quantize");
     require_shape(out, W.rows(), W.cols(), "fake_quantize: out");
     const float maxq = g.spec.maxq();
-    std::atomic<bool> ok{true};
     detail::for_each_segment(W.rows(), W.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
         const grid_param p = g.at(r, gi);
         const simd::fbatch s(p.scale), z(p.zero), mq(maxq), zero(0.f);
-        const bool seg_ok = detail::map_segment(W.row(r) + c0, out.row(r) + c0, n,
+        detail::map_segment(W.row(r) + c0, out.row(r) + c0, n, r, c0, "fake_quantize: W",
             [&](simd::fbatch v) {
                 const auto q = xsimd::min(xsimd::max(xsimd::nearbyint(v / s) + z, zero), mq);
                 return s * (q - z);
             },
             [&](float v) { return fake_quant(v, p.scale, p.zero, maxq); });
-        if (!seg_ok) ok.store(false, std::memory_order_relaxed);
     });
-    detail::report_non_finite(W, ok.load(), "fake_quantize: W");
 }
 
 /// In-place fake-quantization.

@@ -141,7 +141,7 @@ inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
     float xmin, xmax;
     detail::range_with_zero(x, xmin, xmax);
     adjust_range(xmin, xmax, spec.symmetric);
-    grid_param best = grid_from_range(xmin, xmax, maxq, spec.symmetric);
+    grid_param best = base_grid(xmin, xmax, maxq, spec.symmetric);
     detail::require_usable_scale(best, x);
     if (!spec.mse.enabled) return finish_scale(best, spec);
     float best_err = std::numeric_limits<float>::infinity();
@@ -177,7 +177,11 @@ inline grid fit_grid(matrix_view<const float> W, const grid_spec& spec, const ex
     require_finite(W, "fit_grid: W");
     grid out(spec, W.rows(), W.cols());
     detail::for_each_segment(W.rows(), W.cols(), spec, pol, [&](index_t r, index_t g, index_t c0, index_t n) {
-        out.at(r, g) = fit_segment({W.row(r) + c0, static_cast<std::size_t>(n)}, spec);
+        try {
+            out.at(r, g) = fit_segment({W.row(r) + c0, static_cast<std::size_t>(n)}, spec);
+        } catch (const error& e) {
+            fail("fit_grid: W, row ", r, ", group ", g, ": ", e.what());
+        }
     });
     return out;
 }

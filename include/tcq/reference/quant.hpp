@@ -34,7 +34,7 @@ inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
         xmax = std::max(xmax, v);
     }
     adjust_range(xmin, xmax, spec.symmetric);
-    grid_param best = grid_from_range(xmin, xmax, maxq, spec.symmetric);
+    grid_param best = base_grid(xmin, xmax, maxq, spec.symmetric);
     require(std::isfinite(best.scale) && best.scale > 0.f, "reference::fit_segment: unusable scale ", best.scale);
     if (!spec.mse.enabled) return finish_scale(best, spec);
     float best_err = std::numeric_limits<float>::infinity();
