@@ -71,16 +71,11 @@ inline int run_gptq(const arguments& a) {
     const progress say("gptq", a.has("quiet"));
     const auto t0 = std::chrono::steady_clock::now();
 
-    const auto W = open_tensors(w_path, "weights");
-    const auto names = weight_names(W);
-    hessian_source H(h_path, a.get("hessian-map"));
-    H.check(names);
-    std::optional<st::reader> M;
-    if (const auto m = a.get("mask")) {
-        M.emplace(open_tensors(*m, "mask"));
-        for (const auto& n : names)
-            require(M->contains(n), "mask file '", M->source(), "' has no tensor '", n, "' (masks use the weight's name)");
-    }
+    auto in = open_solve_inputs(w_path, h_path, a.get("hessian-map"), a.get("mask"));
+    const auto& W = in.weights;
+    const auto& names = in.names;
+    auto& H = in.hessians;
+    const auto& M = in.masks;
 
     st::writer out;
     nlohmann::json tensors = nlohmann::json::array();

@@ -73,10 +73,10 @@ inline int run_tacq(const arguments& a) {
     const progress say("tacq", a.has("quiet"));
     const auto t0 = std::chrono::steady_clock::now();
 
-    const auto W = open_tensors(w_path, "weights");
-    const auto names = weight_names(W);
-    hessian_source H(h_path, a.get("hessian-map"));
-    H.check(names);
+    auto in = open_solve_inputs(w_path, h_path, a.get("hessian-map"), std::nullopt);
+    const auto& W = in.weights;
+    const auto& names = in.names;
+    auto& H = in.hessians;
     const auto G = open_tensors(g_path, "grads");
     for (const auto& n : names) require(G.contains(n), "grads file '", G.source(), "' has no tensor '", n, "'");
 

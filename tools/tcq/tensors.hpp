@@ -171,6 +171,32 @@ private:
     std::map<std::string, float_matrix> cache_;
 };
 
+/// The inputs of every GPTQ-based command: the weights and their names, the
+/// Hessians (checked to cover every weight) and, optionally, the masks.
+struct solve_inputs {
+    st::reader weights;
+    std::vector<std::string> names;
+    hessian_source hessians;
+    std::optional<st::reader> masks;
+};
+
+/// Opens and cross-checks the files of a solve before any work starts.
+inline solve_inputs open_solve_inputs(const std::string& w_path, const std::string& h_path,
+                                      const std::optional<std::string>& map_path,
+                                      const std::optional<std::string>& mask_path) {
+    auto W = open_tensors(w_path, "weights");
+    auto names = weight_names(W);
+    hessian_source H(h_path, map_path);
+    H.check(names);
+    std::optional<st::reader> M;
+    if (mask_path) {
+        M.emplace(open_tensors(*mask_path, "mask"));
+        for (const auto& n : names)
+            require(M->contains(n), "mask file '", M->source(), "' has no tensor '", n, "' (masks use the weight's name)");
+    }
+    return {std::move(W), std::move(names), std::move(H), std::move(M)};
+}
+
 /// The mask of weight `name` (BOOL or U8 0/1, rows × cols) from a masks file.
 inline mask read_mask_for(const st::reader& r, const std::string& name, index_t rows, index_t cols) {
     require(r.contains(name), "mask file '", r.source(), "' has no tensor '", name, "' (masks use the weight's name)");
