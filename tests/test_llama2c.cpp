@@ -302,13 +302,13 @@ TEST_CASE("forward entry points validate tokens") {
     for (auto& t : b.tokens) t = 50;
     CHECK(l2c::sequence_losses(m, b.view(), tcq::seq()).size() == 2u);
     b.tokens[13] = 259;
-    CHECK_THROWS_WITH_AS(l2c::sequence_losses(m, b.view(), tcq::seq()), doctest::Contains("token 259 at (1, 3)"),
+    CHECK_THROWS_WITH_AS((void)l2c::sequence_losses(m, b.view(), tcq::seq()), doctest::Contains("token 259 at (1, 3)"),
                          tcq::error);
     b.tokens[13] = -1;
-    CHECK_THROWS_AS(l2c::sequence_losses(m, b.view(), tcq::seq()), tcq::error);
-    CHECK_THROWS_WITH_AS(l2c::sequence_losses(m, l2c::token_batch(1, 257).view(), tcq::seq()),
+    CHECK_THROWS_AS((void)l2c::sequence_losses(m, b.view(), tcq::seq()), tcq::error);
+    CHECK_THROWS_WITH_AS((void)l2c::sequence_losses(m, l2c::token_batch(1, 257).view(), tcq::seq()),
                          doctest::Contains("sequence length 257"), tcq::error);
-    CHECK_THROWS_AS(l2c::sequence_losses(m, l2c::token_batch(1, 1).view(), tcq::seq()), tcq::error);
+    CHECK_THROWS_AS((void)l2c::sequence_losses(m, l2c::token_batch(1, 1).view(), tcq::seq()), tcq::error);
     // Losses do not depend on the thread count.
     const auto w = l2c::eval_windows(l2c::read_text(fixture_dir + "data/shakespeare.valid.txt"), 5, "s");
     CHECK(l2c::sequence_losses(m, w.view(), tcq::seq()) == l2c::sequence_losses(m, w.view(), tcq::par(2)));
