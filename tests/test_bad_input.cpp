@@ -6,7 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <vector>
@@ -457,19 +459,292 @@ bad::table mask_rows() {
     };
 }
 
-// --------------------------------------------------------- to be added --
-// TODO(gptq):     gptq_rows()      Hessian shape vs W, non-finite / non-PSD H,
-//                                  damping out of range, mask shape, act-order.
-// TODO(saliency): saliency_rows()  gradient / weight / contrast shape mismatch,
-//                                  NaN gradients, empty calibration set.
-// TODO(select):   select_rows()    ratio < 0 or > 1, k > N, empty matrix list,
-//                                  ties, mask shape vs matrix.
-// TODO(pack):     pack_rows()      bits vs codes, kept weights outside the mask,
-//                                  group size not matching the grid.
-// TODO(io):       file_rows()      truncated and corrupt files: use
-//                                  bad::each_truncation / bad::each_byte_flip
-//                                  on a valid file; each must throw tcq::error
-//                                  naming the file and the field.
+// --------------------------------------------------------------- gptq ----
+struct gptq_case {  // a 4 x 8 weight, a diagonally dominant 8 x 8 Hessian
+    std::vector<float> w = sample(4, 8);
+    std::vector<float> h = [] {
+        std::vector<float> h(64, 0.05f);
+        for (index_t i = 0; i < 8; ++i) h[static_cast<std::size_t>(i * 9)] = 1.f + 0.25f * static_cast<float>(i);
+        return h;
+    }();
+    tcq::gptq_options opt = [] {
+        tcq::gptq_options o;
+        o.name = "wq";
+        return o;
+    }();
+    [[nodiscard]] tcq::matrix_view<const float> W() const { return {w.data(), 4, 8}; }
+    [[nodiscard]] tcq::matrix_view<const float> H(index_t n = 8) const { return {h.data(), n, n}; }
+    [[nodiscard]] tcq::gptq_result run(const tcq::mask& kept = {}) const {
+        return tcq::gptq_quantize(W(), H(), opt, kept);
+    }
+};
+
+bad::table gptq_rows() {
+    return {
+        bad::error("gptq_quantize", "wq: W", "non-finite value nan at (1, 2)", [] {
+            gptq_case g;
+            g.w[10] = kNaN;
+            (void)g.run();
+        }),
+        bad::error("gptq_quantize", "wq: Hessian", "must be finite and non-negative", [] {
+            gptq_case g;
+            g.h[3 * 9] = kInf;  // diagonal
+            (void)g.run();
+        }),
+        bad::error("gptq_quantize", "wq: Hessian", "non-finite value inf at (0, 1)", [] {
+            gptq_case g;
+            g.h[1] = kInf;  // off the diagonal
+            (void)g.run();
+        }),
+        bad::error("gptq_quantize", "wq: Hessian", "is 7x7, expected 8x8", [] {
+            gptq_case g;
+            (void)tcq::gptq_quantize(g.W(), g.H(7), g.opt);
+        }),
+        bad::error("gptq_quantize", "wq", "unsupported bit width 9", [] {
+            gptq_case g;
+            g.opt.grid.bits = 9;
+            (void)g.run();
+        }),
+        bad::error("gptq_quantize", "wq", "group size -4 is negative", [] {
+            gptq_case g;
+            g.opt.grid.group_size = -4;
+            (void)g.run();
+        }),
+        bad::error("gptq_quantize", "wq", "mask is 3x8, matrix is 4x8", [] {
+            gptq_case g;
+            (void)g.run(tcq::mask(3, 8));
+        }),
+        bad::error("gptq_quantize", "wq: Hessian diagonal H(5, 5)", "must be finite and non-negative", [] {
+            gptq_case g;
+            g.h[5 * 9] = -1.f;
+            (void)g.run();
+        }),
+        bad::error("gptq_quantize", "wq: Hessian", "not positive definite", [] {
+            gptq_case g;  // eigenvalue ≈ −1000 ≪ −(max damping 100 · mean diag)
+            g.h[1] = g.h[8] = 1000.f;
+            (void)g.run();
+        }),
+        bad::ok("gptq_quantize", "dead column (H_ii = 0) and an empty mask", [] {
+            gptq_case g;
+            for (index_t k = 0; k < 8; ++k) g.h[static_cast<std::size_t>(2 * 8 + k)] = g.h[static_cast<std::size_t>(k * 8 + 2)] = 0.f;
+            const auto r = g.run();
+            CHECK(r.report.dead_columns == std::vector<index_t>{2});
+            for (float v : r.q.values) CHECK(std::isfinite(v));
+        }),
+        bad::error("hessian_accumulator::add", "hessian_accumulator::add", "X has 5 columns, the layer has 8", [] {
+            tcq::hessian_accumulator<> acc(8);
+            const auto x = sample(3, 5);
+            acc.add(tcq::make_view<const float>(x.data(), 3, 5));
+        }),
+        bad::error("hessian_accumulator::add", "hessian_accumulator::add: X", "non-finite value nan at (2, 7)", [] {
+            tcq::hessian_accumulator<double> acc(8);
+            auto x = sample(3, 8);
+            x[23] = kNaN;
+            acc.add(tcq::make_view<const float>(x.data(), 3, 8));
+        }),
+        bad::error("rtn_quantize", "rtn_quantize", "mask is 4x7, matrix is 4x8", [] {
+            const auto w = sample(4, 8);
+            (void)tcq::rtn_quantize(tcq::make_view<const float>(w.data(), 4, 8), spec(), tcq::mask(4, 7));
+        }),
+    };
+}
+
+// ----------------------------------------------------------- saliency ----
+struct score_case {  // a 3 x 8 weight, its contrast and gradient sums
+    std::vector<float> w = sample(3, 8), q = sample(3, 8), a = sample(3, 8), u = std::vector<float>(8, 0.5f);
+    score_case() {
+        for (auto& v : q) v = std::nearbyint(v * 4.f) / 4.f;
+        for (auto& v : a) v = std::fabs(v);
+    }
+    [[nodiscard]] tcq::score_inputs in() const {
+        tcq::score_inputs i;
+        i.W = {w.data(), 3, 8};
+        i.Q = {q.data(), 3, 8};
+        i.grad_abs = {a.data(), 3, 8};
+        i.u_diag = u;
+        return i;
+    }
+};
+
+bad::table saliency_rows() {
+    return {
+        bad::error("compute_scores", "compute_scores(tacq): Q", "shape mismatch, expected 3x8, got 3x7", [] {
+            score_case s;
+            auto in = s.in();
+            in.Q = {s.q.data(), 3, 7};
+            bad::guarded<float> out(3, 8);
+            tcq::compute_scores(tcq::score_method::tacq, in, out.view());
+        }),
+        bad::error("compute_scores", "compute_scores(tacq): W", "shape mismatch, expected 3x8, got 8x3", [] {
+            score_case s;
+            auto in = s.in();
+            in.W = {s.w.data(), 8, 3};
+            bad::guarded<float> out(3, 8);
+            tcq::compute_scores(tcq::score_method::tacq, in, out.view());
+        }),
+        bad::error("compute_scores", "compute_scores(tacq): grad_abs", "not finite (nan) at (2, 5)", [] {
+            score_case s;
+            s.a[21] = kNaN;
+            bad::guarded<float> out(3, 8);
+            try {
+                tcq::compute_scores(tcq::score_method::tacq, s.in(), out.view());
+            } catch (...) {
+                CHECK(out.intact());
+                throw;
+            }
+        }),
+        bad::error("compute_scores", "compute_scores(spqr): u_diag", "has 7 entries, expected one per column (8)", [] {
+            score_case s;
+            auto in = s.in();
+            in.u_diag = std::span<const float>(s.u).first(7);
+            bad::guarded<float> out(3, 8);
+            tcq::compute_scores(tcq::score_method::spqr, in, out.view());
+        }),
+        bad::error("compute_scores", "compute_scores(spqr): u_diag", "entry 4 is 0, must be finite and > 0", [] {
+            score_case s;
+            s.u[4] = 0.f;
+            bad::guarded<float> out(3, 8);
+            tcq::compute_scores(tcq::score_method::spqr, s.in(), out.view());
+        }),
+        bad::ok("compute_scores", "strided output: the row gaps stay untouched, scores finite and >= 0", [] {
+            score_case s;
+            bad::guarded<float> out(3, 8);
+            tcq::compute_scores(tcq::score_method::tacq, s.in(), out.view());
+            CHECK(out.intact());
+            for (index_t r = 0; r < 3; ++r)
+                for (index_t c = 0; c < 8; ++c) CHECK((std::isfinite(out.at(r, c)) && out.at(r, c) >= 0.f));
+        }),
+        bad::error("grad_accumulator::add", "grad_accumulator: gradient of sample 0",
+                   "shape mismatch, expected 3x8, got 3x9", [] {
+                       tcq::grad_accumulator acc(3, 8);
+                       const auto g = sample(3, 9);
+                       acc.add(tcq::make_view<const float>(g.data(), 3, 9));
+                   }),
+        bad::error("grad_accumulator::add", "grad_accumulator", "non-finite gradient inf at (1, 6)", [] {
+            tcq::grad_accumulator acc(3, 8, tcq::grad_stats::all);
+            auto g = sample(3, 8);
+            g[14] = kInf;
+            acc.add(tcq::make_view<const float>(g.data(), 3, 8));
+        }),
+        bad::error("grad_accumulator::add", "grad_accumulator", "unusable after a failed add()", [] {
+            tcq::grad_accumulator acc(3, 8);
+            auto g = sample(3, 8);
+            g[0] = -kInf;
+            try {
+                acc.add(tcq::make_view<const float>(g.data(), 3, 8));
+            } catch (const tcq::error&) {
+            }
+            (void)acc.abs_sum();
+        }),
+    };
+}
+
+// ------------------------------------------------------------- select ----
+bad::table select_rows() {
+    return {
+        bad::error("select_topk", "select: scores of 'scores'", "score nan at (1, 3) is NaN", [] {
+            auto s = sample(2, 8);
+            for (auto& v : s) v = std::fabs(v);
+            s[11] = kNaN;
+            (void)tcq::select_topk(tcq::make_view<const float>(s.data(), 2, 8), tcq::budget::of_ratio(0.25));
+        }),
+        bad::error("budget::of_ratio", "budget", "ratio 1.5 outside [0, 1]",
+                   [] { (void)tcq::budget::of_ratio(1.5); }),
+        bad::error("budget::of_ratio", "budget", "ratio nan outside [0, 1]",
+                   [] { (void)tcq::budget::of_ratio(std::numeric_limits<double>::quiet_NaN()); }),
+        bad::error("select_topk", "resolve_budget", "count 17 exceeds the 16 scored weights", [] {
+            const auto s = std::vector<float>(16, 1.f);
+            (void)tcq::select_topk(tcq::make_view<const float>(s.data(), 2, 8), tcq::budget::of_count(17));
+        }),
+        bad::error("select_topk", "resolve_budget", "count 9 exceeds the 8 weights of each row of matrix 'scores'", [] {
+            const auto s = std::vector<float>(16, 1.f);
+            (void)tcq::select_topk(tcq::make_view<const float>(s.data(), 2, 8), tcq::budget::of_count(9),
+                                   tcq::select_scope::per_row);
+        }),
+        bad::error("select_topk", "resolve_budget", "target 2 bits/weight is below the base cost of 4.375", [] {
+            const auto s = std::vector<float>(64 * 64, 1.f);
+            (void)tcq::select_topk(tcq::make_view<const float>(s.data(), 64, 64),
+                                   tcq::budget::of_bits_per_weight(2.0, spec(4, 128)));
+        }),
+        bad::ok("select_topk", "empty list of matrices: nothing selected", [] {
+            for (const auto& b : {tcq::budget::of_ratio(0.5), tcq::budget::of_count(0)}) {
+                const auto sel = tcq::select_topk(std::span<const tcq::scored_matrix>{}, b);
+                CHECK(sel.masks.empty());
+                CHECK(sel.selected == 0);
+                CHECK(sel.scored == 0);
+            }
+        }),
+    };
+}
+
+// --------------------------------------------------------------- pack ----
+/// RTN of a 4 x 70 matrix (a partial 64-weight block) with fp16 scales.
+tcq::quantized_matrix packable(int bits = 4) {
+    static const auto w = sample(4, 70);
+    auto s = spec(bits, 32);
+    s.fp16_scale = true;
+    return tcq::rtn_quantize(tcq::make_view<const float>(w.data(), 4, 70), s);
+}
+
+std::vector<std::byte> packed_file_bytes() {
+    const auto m = tcq::pack(packable());
+    tcq::file_metadata meta;
+    meta.method = "rtn";
+    meta.bits = 4;
+    tcq::file_writer fw(meta);
+    fw.add("layers.0.wq", m.view());
+    return fw.to_bytes();
+}
+
+bad::table pack_rows() {
+    return {
+        bad::error("pack", "pack", "unsupported bit width 5", [] { (void)tcq::pack(packable(5)); }),
+        bad::error("pack", "pack", "scale 0.1 of (row 2, group 1) is not a positive fp16 value", [] {
+            auto q = packable();
+            q.grid.at(2, 1).scale = 0.1f;
+            (void)tcq::pack(q);
+        }),
+        bad::error("packed_file::parse", "tcq file <memory>", "not a tcq file (bad magic)", [] {
+            std::vector<std::byte> junk(256);
+            for (std::size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<std::byte>(i * 37 + 11);
+            (void)tcq::packed_file::parse(junk);
+        }),
+        bad::error("packed_file::parse", "tcq file <memory>", "cannot hold the 64-byte header", [] {
+            const auto b = packed_file_bytes();
+            (void)tcq::packed_file::parse(std::span<const std::byte>(b).first(40));
+        }),
+        bad::error("packed_file::parse", "tcq file <memory>", "(truncated)", [] {
+            const auto b = packed_file_bytes();
+            (void)tcq::packed_file::parse(std::span<const std::byte>(b).first(b.size() - 64));
+        }),
+        bad::ok("packed_file::parse", "every truncation and every byte flip is a tcq::error", [] {
+            const auto b = packed_file_bytes();
+            REQUIRE(tcq::packed_file::parse(b).size() == 1);
+            std::vector<std::uint8_t> u(b.size());
+            std::memcpy(u.data(), b.data(), b.size());
+            auto parse = [](const std::vector<std::uint8_t>& v) {
+                return tcq::packed_file::parse(std::as_bytes(std::span<const std::uint8_t>(v)));
+            };
+            bad::each_truncation(u, 7, [&](const auto& v) { CHECK_THROWS_AS((void)parse(v), tcq::error); });
+            bad::each_byte_flip(u, 3, 0x10, [&](const auto& v) { CHECK_THROWS_AS((void)parse(v), tcq::error); });
+        }),
+        bad::error("gemv", "gemv", "x has 69 elements, the matrix has 70 columns", [] {
+            const auto m = tcq::pack(packable());
+            std::vector<float> x(69, 1.f), y(4);
+            tcq::gemv(m.view(), x, y);
+        }),
+        bad::error("gemv", "gemv", "y has 5 elements, the matrix has 4 rows", [] {
+            const auto m = tcq::pack(packable());
+            std::vector<float> x(70, 1.f), y(5, -7.f);
+            try {
+                tcq::gemv(m.view(), x, y);
+            } catch (...) {
+                for (float v : y) CHECK(v == -7.f);
+                throw;
+            }
+        }),
+    };
+}
 
 }  // namespace
 
@@ -479,3 +754,7 @@ TEST_CASE("bad input: fake_quantize, quantize, dequantize") { bad::run(fake_quan
 TEST_CASE("bad input: fp16 / bf16 converters") { bad::run(half_rows()); }
 TEST_CASE("bad input: parallel_for / parallel_reduce") { bad::run(parallel_rows()); }
 TEST_CASE("bad input: mask") { bad::run(mask_rows()); }
+TEST_CASE("bad input: gptq_quantize, hessian_accumulator, rtn_quantize") { bad::run(gptq_rows()); }
+TEST_CASE("bad input: compute_scores, grad_accumulator") { bad::run(saliency_rows()); }
+TEST_CASE("bad input: select_topk, budget") { bad::run(select_rows()); }
+TEST_CASE("bad input: pack, packed_file::parse, gemv") { bad::run(pack_rows()); }
