@@ -237,6 +237,16 @@ TEST_CASE("cli: gptq matches gptq_quantize bit for bit (default and grouped act-
         CHECK(rep["total_kept"] == 0);
     }
 
+    SUBCASE("--torch-order: U in the reference's operation order") {
+        tcq_ok(d, "gptq --weights '" + p.W + "' --hessians '" + p.H + "' --bits 2 --torch-order -o '" + (d / "Qt.st") +
+                      "' --report '" + (d / "rt.json") + "' --threads 2 --quiet");
+        tcq::gptq_options opt;
+        opt.grid.bits = 2;
+        opt.hinv.method = tcq::hinv_method::torch;
+        for (const auto& l : p.layers) check_quantized(d / "Qt.st", l.name, library_gptq(p, l, opt).q);
+        CHECK(read_json(d / "rt.json")["settings"]["torch_order"] == true);
+    }
+
     SUBCASE("--group --act-order --sym --damp --block --fp16-scale with U8/BOOL masks and --hessian-map") {
         st::writer mw;
         std::map<std::string, tcq::mask> masks;

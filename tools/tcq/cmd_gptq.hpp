@@ -37,6 +37,8 @@ options:
   --damp D              relative damping (default 0.01)
   --sym                 symmetric grid (default asymmetric)
   --no-mse              min-max grid, no MSE scale search
+  --torch-order         U = chol_upper(H^-1) in the reference's exact order (slower; for
+                        element-by-element comparison with the PyTorch implementation)
   --block N             lazy-batch block size (default 128)
   --fp16-scale          round scales to fp16, as the packed format stores them
   -o, --output FILE     output safetensors file (required)

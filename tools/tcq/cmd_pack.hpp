@@ -38,6 +38,8 @@ options:
   --damp D              relative damping (default 0.01)
   --sym                 symmetric grid (default asymmetric)
   --no-mse              min-max grid, no MSE scale search
+  --torch-order         U = chol_upper(H^-1) in the reference's exact order (slower; for
+                        element-by-element comparison with the PyTorch implementation)
   --block N             lazy-batch block size (default 128)
   --outlier-format F    fp16 (default) or bf16 for the kept weights
   --method NAME         method recorded in the file (default: gptq)

@@ -46,6 +46,8 @@ options:
   --damp D              relative damping (default 0.01)
   --sym                 symmetric grid (default asymmetric)
   --no-mse              min-max grid, no MSE scale search
+  --torch-order         U = chol_upper(H^-1) in the reference's exact order (slower; for
+                        element-by-element comparison with the PyTorch implementation)
   --block N             lazy-batch block size (default 128)
   --rtn-contrast        contrast from round-to-nearest instead of GPTQ
   --outlier-format F    fp16 (default) or bf16 for the kept weights

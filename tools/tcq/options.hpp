@@ -26,11 +26,11 @@ inline std::vector<option_spec> common_specs() {
 }
 
 /// The GPTQ flags: --bits --group --act-order --static-groups --damp --sym
-/// --no-mse --block, plus the Hessian inputs --hessians and --hessian-map.
+/// --no-mse --block --torch-order, plus the Hessian inputs --hessians and --hessian-map.
 inline std::vector<option_spec> gptq_specs() {
     return {{"bits", true},       {"group", true}, {"act-order", false}, {"static-groups", false},
             {"damp", true},       {"sym", false},  {"no-mse", false},    {"block", true},
-            {"hessians", true},   {"hessian-map", true}};
+            {"torch-order", false}, {"hessians", true},   {"hessian-map", true}};
 }
 
 /// The budget flags: --ratio, --count, --target-bpw, --scope.
@@ -75,6 +75,9 @@ inline gptq_options gptq_options_of(const arguments& a, bool packable) {
         throw usage_error("option '--static-groups' needs '--group G' with G > 0");
     o.hinv.damping.relative = a.real("damp", 0.01, 0.0, max_real);
     o.block_size = a.integer("block", 128, 1, max_extent);
+    // U = chol_upper(H⁻¹) in the reference's exact operation order (slower):
+    // for element-by-element comparisons with the PyTorch implementation.
+    if (a.has("torch-order")) o.hinv.method = hinv_method::torch;
     o.keep_losses = false;
     return o;
 }
@@ -89,6 +92,7 @@ inline nlohmann::json gptq_settings_json(const gptq_options& o) {
             {"act_order", o.act_order},
             {"static_groups", o.static_groups},
             {"damping", o.hinv.damping.relative},
+            {"torch_order", o.hinv.method == hinv_method::torch},
             {"block_size", o.block_size}};
 }
 
