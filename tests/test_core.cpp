@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -149,4 +150,17 @@ TEST_CASE("parallel_for / parallel_reduce: fixed chunks, identical results for a
         if (b == 3) tcq::fail("boom");
     }), tcq::error);
     CHECK_THROWS_AS(tcq::parallel_for(tcq::seq(), 10, 0, [](tcq::index_t, tcq::index_t) {}), tcq::error);
+}
+
+TEST_CASE("aligned_vector: 64-byte aligned buffers for every size and after growth") {
+    for (std::size_t n : {1u, 3u, 17u, 1000u, 4097u}) {
+        tcq::aligned_vector<float> v(n, 1.5f);
+        CHECK(reinterpret_cast<std::uintptr_t>(v.data()) % 64 == 0);
+        v.resize(3 * n + 5, 2.f);
+        CHECK(reinterpret_cast<std::uintptr_t>(v.data()) % 64 == 0);
+        CHECK(v[0] == 1.5f);
+        CHECK(v.back() == 2.f);
+    }
+    tcq::aligned_vector<std::uint8_t> b(7);
+    CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0);
 }

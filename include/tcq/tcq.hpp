@@ -3,6 +3,7 @@
 /// @brief Umbrella header: includes the whole public API.
 
 #include "tcq/version.hpp"
+#include "tcq/core/aligned.hpp"
 #include "tcq/core/config.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/core/matrix_view.hpp"

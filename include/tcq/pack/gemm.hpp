@@ -9,8 +9,9 @@
 /// of a block; m = 1 + q·2^-b is the exact "magic" float of a code (decode.hpp).
 ///
 ///  * Regular grouping (no act-order, group size 0 or a multiple of 64): per
-///    group g, T[k][l] = fma(m, x, T[k][l]) over the group's blocks in order;
-///    Y[l] = fma(S_g, (T0 + T1) + (T2 + T3), Y[l]) with S_g = s_g·2^b. Then
+///    group g, T[k % 2][l] = fma(m, x, T[k % 2][l]) over the group's blocks and
+///    their chunks k in order; Y[l] = fma(S_g, T0 + T1, Y[l]) with S_g = s_g·2^b
+///    (two chains hide the FMA latency at one add per group). Then
 ///    y = fold(Y) − c with c = fold over lanes g % 16 of fma(w_g, XS_g, ·),
 ///    w_g = s_g·(2^b + z_g), XS_g = fold of the in-order lane sums of x over
 ///    the group (groups padded to a multiple of 16 with w = XS = 0). This is
@@ -37,6 +38,7 @@
 #include <span>
 #include <vector>
 
+#include "tcq/core/aligned.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/pack/decode.hpp"
@@ -59,8 +61,8 @@ struct product_plan {
     index_t groups16 = 0;  ///< groups rounded up to 16
     bool regular = false;
     bool chunk_groups = false;      ///< general path with one group per 16-column chunk (broadcast)
-    std::vector<float> xp;          ///< n × padded, zero padded
-    std::vector<float> xs;          ///< regular: n × groups16 group sums of x, zero padded
+    aligned_vector<float> xp;       ///< n × padded, zero padded (rows start 64-byte aligned)
+    aligned_vector<float> xs;         ///< regular: n × groups16 group sums of x, zero padded
     std::vector<std::int32_t> gcol; ///< general: group of every padded column
 };
 
@@ -107,18 +109,20 @@ TCQ_FORCEINLINE void row_regular(const std::uint8_t* codes, const std::uint8_t* 
     for (auto& a : Y) a = l16_set(0.f);
     for (index_t g = 0, b0 = 0; b0 < nb; ++g, b0 += bpg) {
         const index_t b1 = BPG > 0 ? b0 + BPG : std::min(nb, b0 + bpg);
-        lanes16 T[NV][4];
+        lanes16 T[NV][2];  // chunks 0, 2 and 1, 3: two chains hide the FMA latency, one add per flush
         for (auto& tv : T)
             for (auto& t : tv) t = l16_set(0.f);
         for (index_t b = b0; b < b1; ++b) {
+            prefetch_codes(codes + b * bb);
             lanes16 q[4];
             decode_block<Bits>(codes + b * bb, q, end - (codes + b * bb) >= 32);
             for (int v = 0; v < NV; ++v)
-                for (int k = 0; k < 4; ++k) T[v][k] = l16_fma(q[k], l16_load(x[v] + b * block_weights + 16 * k), T[v][k]);
+                for (int k = 0; k < 4; ++k)
+                    T[v][k & 1] = l16_fma(q[k], l16_load(x[v] + b * block_weights + 16 * k), T[v][k & 1]);
         }
         const lanes16 Sg = l16_set(S[g]);
         for (int v = 0; v < NV; ++v)
-            Y[v] = l16_fma(Sg, l16_add(l16_add(T[v][0], T[v][1]), l16_add(T[v][2], T[v][3])), Y[v]);
+            Y[v] = l16_fma(Sg, l16_add(T[v][0], T[v][1]), Y[v]);
     }
     for (int v = 0; v < NV; ++v) y[v] = l16_fold(Y[v]);
 }
@@ -133,6 +137,7 @@ TCQ_FORCEINLINE void row_general(const std::uint8_t* codes, const std::uint8_t* 
     for (auto& av : acc)
         for (auto& a : av) a = l16_set(0.f);
     for (index_t b = 0; b < nb; ++b) {
+        prefetch_codes(codes + b * bb);
         lanes16 m[4];
         decode_block<Bits>(codes + b * bb, m, end - (codes + b * bb) >= 32);
         for (int k = 0; k < 4; ++k) {

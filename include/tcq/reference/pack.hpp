@@ -66,13 +66,13 @@ inline void gemv(const packed_view& W, std::span<const float> x, std::span<float
             float Y[16] = {};
             for (index_t g = 0, b0 = 0; b0 < nb; ++g, b0 += gcols / 64) {
                 const index_t b1 = std::min(nb, b0 + gcols / 64);
-                float T[4][16] = {};
+                float T[2][16] = {};
                 for (index_t c = 64 * b0; c < 64 * b1; ++c) {
                     const float m = 1.f + q(c) / two_b;  // exact magic float
-                    T[(c / 16) % 4][c % 16] = std::fma(m, X(c), T[(c / 16) % 4][c % 16]);
+                    T[(c / 16) % 2][c % 16] = std::fma(m, X(c), T[(c / 16) % 2][c % 16]);
                 }
                 const float S = W.scale(r, g) * two_b;
-                for (int l = 0; l < 16; ++l) Y[l] = std::fma(S, (T[0][l] + T[1][l]) + (T[2][l] + T[3][l]), Y[l]);
+                for (int l = 0; l < 16; ++l) Y[l] = std::fma(S, T[0][l] + T[1][l], Y[l]);
             }
             float C[16] = {};
             for (index_t g = 0; g < G16; ++g) {
