@@ -58,15 +58,40 @@ const tcq::hessian_accumulator<float>& hessian(index_t cols) {
     return *h;
 }
 
-// args: rows, cols, group size, threads
-void BM_GptqSolve3bit(benchmark::State& st) {
-    const index_t rows = st.range(0), cols = st.range(1);
-    const auto& H = hessian(cols);
-    const auto w = randn(static_cast<std::size_t>(rows * cols), 3, 0.02f);
+// 3-bit settings from args rows, cols, group size, threads.
+struct solve_case {
+    index_t rows, cols;
     tcq::gptq_options o;
-    o.grid.bits = 3;
-    o.grid.group_size = st.range(2);
-    const auto pol = tcq::par(static_cast<int>(st.range(3)));
+    tcq::exec_policy pol;
+};
+solve_case solve_case_of(const benchmark::State& st) {
+    solve_case c{st.range(0), st.range(1), {}, tcq::par(static_cast<int>(st.range(3)))};
+    c.o.grid.bits = 3;
+    c.o.grid.group_size = st.range(2);
+    return c;
+}
+
+// The weights every solve and fit benchmark quantizes.
+std::vector<float> weights(index_t rows, index_t cols) { return randn(static_cast<std::size_t>(rows * cols), 3, 0.02f); }
+
+// Flops of all lazy block updates of a rows × cols solve with blocks of `block`.
+double update_flops(index_t rows, index_t cols, index_t block) {
+    double flops = 0.0;
+    for (index_t i1 = 0; i1 < cols; i1 += block)
+        flops += 2.0 * static_cast<double>(rows) * static_cast<double>(block) *
+                 static_cast<double>(std::max<index_t>(cols - i1 - block, 0));
+    return flops;
+}
+
+// ArgNames rows, cols, group, threads; milliseconds, real time.
+void solve_args(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"rows", "cols", "group", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void BM_GptqSolve3bit(benchmark::State& st) {
+    const auto [rows, cols, o, pol] = solve_case_of(st);
+    const auto& H = hessian(cols);
+    const auto w = weights(rows, cols);
     tcq::gptq_report rep;
     for (auto _ : st) {
         auto r = tcq::gptq_quantize(tcq::make_view(w.data(), rows, cols), H.view(), o, {}, pol);
@@ -77,47 +102,37 @@ void BM_GptqSolve3bit(benchmark::State& st) {
     st.counters["factor_s"] = rep.seconds_factor;
     st.counters["sweep_s"] = rep.seconds_sweep;
     st.counters["update_s"] = rep.seconds_update;
-    double flops = 0.0;  // lazy block updates, block 128
-    for (index_t i1 = 0; i1 < cols; i1 += o.block_size)
-        flops += 2.0 * static_cast<double>(rows) * o.block_size * static_cast<double>(std::max<index_t>(cols - i1 - o.block_size, 0));
+    const double flops = update_flops(rows, cols, o.block_size);
     st.counters["update_GFLOP/s"] = rep.seconds_update > 0 ? flops / rep.seconds_update / 1e9 : 0.0;
 }
 BENCHMARK(BM_GptqSolve3bit)
-    ->ArgNames({"rows", "cols", "group", "threads"})
+    ->Apply(solve_args)
     ->Args({4096, 4096, 0, 2})
     ->Args({4096, 4096, 128, 2})
     ->Args({11008, 4096, 0, 2})
     ->Args({11008, 4096, 128, 2})
     ->Args({4096, 11008, 0, 2})
     ->Args({4096, 11008, 128, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1)
-    ->UseRealTime();
+    ->Iterations(1);
 
 // The rvalue overload: W's storage becomes the output (memory target).
 void BM_GptqSolve3bitInPlace(benchmark::State& st) {
-    const index_t rows = st.range(0), cols = st.range(1);
+    const auto [rows, cols, o, pol] = solve_case_of(st);
     const auto& H = hessian(cols);
-    tcq::gptq_options o;
-    o.grid.bits = 3;
-    o.grid.group_size = st.range(2);
-    const auto pol = tcq::par(static_cast<int>(st.range(3)));
     for (auto _ : st) {
         st.PauseTiming();
-        auto w = randn(static_cast<std::size_t>(rows * cols), 3, 0.02f);
+        auto w = weights(rows, cols);
         st.ResumeTiming();
         auto r = tcq::gptq_quantize(std::move(w), rows, cols, H.view(), o, {}, pol);
         benchmark::DoNotOptimize(r.q.values.data());
     }
 }
 BENCHMARK(BM_GptqSolve3bitInPlace)
-    ->ArgNames({"rows", "cols", "group", "threads"})
+    ->Apply(solve_args)
     ->Args({4096, 4096, 0, 2})
     ->Args({11008, 4096, 0, 2})
     ->Args({4096, 11008, 0, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1)
-    ->UseRealTime();
+    ->Iterations(1);
 
 // args: cols, tokens, threads
 void BM_HessianAdd(benchmark::State& st) {
@@ -167,8 +182,7 @@ void BM_LazyBlockUpdates(benchmark::State& st) {
     const auto e = randn(static_cast<std::size_t>(rows * B), 2, 1e-3f);
     const auto u = randn(static_cast<std::size_t>(cols * cols), 3, 1e-3f);
     const auto pol = tcq::par(static_cast<int>(st.range(2)));
-    double flops = 0.0;
-    for (index_t i1 = 0; i1 < cols; i1 += B) flops += 2.0 * rows * B * static_cast<double>(std::max<index_t>(cols - i1 - B, 0));
+    const double flops = update_flops(rows, cols, B);
     for (auto _ : st)
         for (index_t i1 = 0; i1 < cols; i1 += B)
             tcq::detail::lazy_block_update(w.data(), e.data(), u.data(), rows, cols, B, i1, std::min(i1 + B, cols), pol);
@@ -185,38 +199,19 @@ BENCHMARK(BM_LazyBlockUpdates)
 
 // MSE grid fit alone (the reference spends 83 of its 91 s here). args: rows, cols, group, threads
 void BM_FitGrid3bit(benchmark::State& st) {
-    const index_t rows = st.range(0), cols = st.range(1);
-    const auto w = randn(static_cast<std::size_t>(rows * cols), 3, 0.02f);
-    tcq::grid_spec s;
-    s.bits = 3;
-    s.group_size = st.range(2);
-    const auto pol = tcq::par(static_cast<int>(st.range(3)));
-    for (auto _ : st) benchmark::DoNotOptimize(tcq::fit_grid(tcq::make_view(w.data(), rows, cols), s, pol).params.data());
+    const auto [rows, cols, o, pol] = solve_case_of(st);
+    const auto w = weights(rows, cols);
+    for (auto _ : st) benchmark::DoNotOptimize(tcq::fit_grid(tcq::make_view(w.data(), rows, cols), o.grid, pol).params.data());
 }
 // The same fit through GPTQ's row-batched kernel (bit-identical results).
 void BM_FitGridBatched3bit(benchmark::State& st) {
-    const index_t rows = st.range(0), cols = st.range(1);
-    const auto w = randn(static_cast<std::size_t>(rows * cols), 3, 0.02f);
-    tcq::grid_spec s;
-    s.bits = 3;
-    s.group_size = st.range(2);
-    const auto pol = tcq::par(static_cast<int>(st.range(3)));
+    const auto [rows, cols, o, pol] = solve_case_of(st);
+    const auto w = weights(rows, cols);
     for (auto _ : st)
-        benchmark::DoNotOptimize(tcq::fit_grid_masked(tcq::make_view(w.data(), rows, cols), s, {}, pol).params.data());
+        benchmark::DoNotOptimize(tcq::fit_grid_masked(tcq::make_view(w.data(), rows, cols), o.grid, {}, pol).params.data());
 }
-BENCHMARK(BM_FitGridBatched3bit)
-    ->ArgNames({"rows", "cols", "group", "threads"})
-    ->Args({4096, 4096, 0, 2})
-    ->Args({4096, 4096, 128, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-
-BENCHMARK(BM_FitGrid3bit)
-    ->ArgNames({"rows", "cols", "group", "threads"})
-    ->Args({4096, 4096, 0, 2})
-    ->Args({4096, 4096, 128, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_FitGridBatched3bit)->Apply(solve_args)->Args({4096, 4096, 0, 2})->Args({4096, 4096, 128, 2});
+BENCHMARK(BM_FitGrid3bit)->Apply(solve_args)->Args({4096, 4096, 0, 2})->Args({4096, 4096, 128, 2});
 
 // Baseline: one Eigen GEMM 4096³ with Eigen's own threads. arg: threads
 void BM_Raw_EigenGemm4096(benchmark::State& st) {

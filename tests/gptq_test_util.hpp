@@ -8,16 +8,11 @@
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/rtn.hpp"
 #include "tcq/gptq/solver.hpp"
+#include "test_util.hpp"
 
 namespace gptq_test {
 
-inline std::vector<float> randn(std::size_t n, unsigned seed, float sd = 1.f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.f, sd);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
-}
+using test_util::randn;
 
 /// tokens × cols activations with strong, uneven column correlations:
 /// x_t = z_t·M with M = I + low-rank mixing, and per-column scales over two decades.

@@ -10,6 +10,7 @@
 #include "tcq/pack/file.hpp"
 #include "tcq/quant/fake_quant.hpp"
 #include "tcq/quant/fit.hpp"
+#include "test_util.hpp"
 
 namespace pack_fixtures {
 
@@ -24,11 +25,7 @@ struct case_spec {
 };
 
 inline std::vector<float> randn(std::size_t n, unsigned seed, float sd = 0.02f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.f, sd);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
+    return test_util::randn(n, seed, sd);
 }
 
 /// Quantized matrix of a random W: grid fitted with fp16 scales (min-max for

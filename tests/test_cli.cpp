@@ -30,6 +30,7 @@ TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") { MESSAGE("skipped: n
 #include "tcq/pack/packed_matrix.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/topk.hpp"
+#include "test_util.hpp"
 
 namespace st = tcq::safetensors;
 namespace fs = std::filesystem;
@@ -89,13 +90,7 @@ run_result tcq_ok(const temp_dir& d, const std::string& args) {
     return r;
 }
 
-std::vector<float> randn(std::size_t n, unsigned seed, float sd = 1.f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> dist(0.f, sd);
-    std::vector<float> v(n);
-    for (auto& x : v) x = dist(g);
-    return v;
-}
+using test_util::randn;
 
 /// H = (2/n)·XᵀX of `tokens` random correlated tokens; column `dead` (if ≥ 0) is all zero.
 std::vector<float> make_hessian(index_t cols, unsigned seed, index_t dead = -1) {

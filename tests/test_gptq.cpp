@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
 #include "gptq_test_util.hpp"
 #include "tcq/gptq/solver.hpp"
 #include "tcq/reference/gptq.hpp"
 
 using tcq::index_t;
 using gptq_test::randn;
+using test_util::message_of;
 
 namespace {
 constexpr index_t kRows = 37, kCols = 91;
@@ -89,15 +91,6 @@ void check_consistent(const tcq::quantized_matrix& q) {
             const auto p = q.grid.at(r, q.group_of(c));
             REQUIRE(q.values[f] == tcq::dequant_code(static_cast<float>(q.codes[f]), p.scale, p.zero));
         }
-}
-
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const tcq::error& e) {
-        return e.what();
-    }
-    return "";
 }
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
 #include "gptq_test_util.hpp"
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
@@ -15,6 +16,7 @@
 using tcq::index_t;
 using gptq_test::correlated_x;
 using gptq_test::randn;
+using test_util::message_of;
 
 namespace {
 template <class T>
@@ -28,14 +30,6 @@ double max_rel_diff(const std::vector<T>& a, std::span<const T> b) {
 template <class T>
 std::span<const T> span_of(tcq::matrix_view<const T> v) {
     return {v.data(), static_cast<std::size_t>(v.size())};
-}
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const tcq::error& e) {
-        return e.what();
-    }
-    return "";
 }
 }  // namespace
 

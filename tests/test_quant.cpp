@@ -6,15 +6,10 @@
 
 #include "tcq/reference/quant.hpp"
 #include "tcq/tcq.hpp"
+#include "test_util.hpp"
 
 namespace {
-std::vector<float> randn(std::size_t n, unsigned seed, float sd = 1.f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.f, sd);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
-}
+using test_util::randn;
 tcq::grid_spec spec_of(int bits, bool sym = false, tcq::index_t g = 0, bool mse = true) {
     tcq::grid_spec s;
     s.bits = bits;

@@ -1,39 +1,21 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
 #include "tcq/reference/saliency.hpp"
 #include "tcq/saliency/accumulator.hpp"
 #include "tcq/saliency/scores.hpp"
+#include "test_util.hpp"
 
 namespace {
-std::vector<float> randn(std::size_t n, unsigned seed, float sd = 1.f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.f, sd);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
-}
-std::vector<float> uniform(std::size_t n, unsigned seed, float lo, float hi) {
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
-}
+using test_util::message_of;
+using test_util::randn;
+using test_util::uniform;
 bool bits_equal(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const tcq::error& e) {
-        return e.what();
-    }
-    return "<no error>";
 }
 }  // namespace
 

@@ -6,20 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
 #include "tcq/reference/select.hpp"
 #include "tcq/select/budget.hpp"
 #include "tcq/select/mask.hpp"
 #include "tcq/select/topk.hpp"
 
 namespace {
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const tcq::error& e) {
-        return e.what();
-    }
-    return "<no error>";
-}
+using test_util::message_of;
 
 /// Scores with many ties: `levels` distinct values (0 included), or log-normal when levels = 0.
 std::vector<float> tied_scores(std::size_t n, unsigned seed, int levels) {

@@ -21,34 +21,26 @@
 namespace tcq::cli {
 
 /// Usage text of `tcq pack`.
-inline constexpr const char* pack_usage = R"(usage: tcq pack --weights W.st --hessians H.st [--mask M.st] --bits B [options] -o model.tcq
+inline std::string pack_usage() {
+    return usage_text({R"(usage: tcq pack --weights W.st --hessians H.st [--mask M.st] --bits B [options] -o model.tcq
 
 Runs GPTQ on every matrix x of W.st (as `tcq gptq`, with scales rounded to
 fp16) keeping the masked weights in 16-bit, and writes the packed container.
 
 options:
-  --weights FILE        weights (F32/F16/BF16/F64 matrices)
-  --hessians FILE       Hessians, cols x cols, under the weight's name
-  --hessian-map FILE    JSON object {"weight_name": "hessian_name"}
-  --mask FILE           masks (BOOL or U8 0/1) under the weight's name
+)",
+                       solve_inputs_help,
+                       R"(  --mask FILE           masks (BOOL or U8 0/1) under the weight's name
   --bits B              base bit width: 2, 3, 4 or 8 (required)
-  --group G             columns per grid group (default: one grid per row)
-  --act-order           quantize columns by decreasing diag(H)
-  --static-groups       fit all group grids up front (needs --group)
-  --damp D              relative damping (default 0.01)
-  --sym                 symmetric grid (default asymmetric)
-  --no-mse              min-max grid, no MSE scale search
-  --torch-order         U = chol_upper(H^-1) in the reference's exact order (slower; for
-                        element-by-element comparison with the PyTorch implementation)
-  --block N             lazy-batch block size (default 128)
-  --outlier-format F    fp16 (default) or bf16 for the kept weights
+)",
+                       gptq_help,
+                       R"(  --outlier-format F    fp16 (default) or bf16 for the kept weights
   --method NAME         method recorded in the file (default: gptq)
   --calibration TEXT    free text recorded in the file
   -o, --output FILE     output .tcq file (required)
-  --report FILE         write the JSON report there (default: stderr)
-  --threads N           worker threads (default 0: all cores)
-  --quiet               no progress lines
-)";
+)",
+                       common_help});
+}
 
 /// Usage text of `tcq inspect`.
 inline constexpr const char* inspect_usage = R"(usage: tcq inspect model.tcq [--json] [--report FILE]
@@ -137,18 +129,10 @@ inline int run_pack(const arguments& a) {
     gptq_options opt = gptq_options_of(a, true);
     opt.grid.fp16_scale = true;  // the format stores fp16 scales: fit them so
     const value_format fmt = outlier_format_of(a);
-    const std::string out_path = a.required("output");
-    const std::string w_path = a.required("weights");
-    const std::string h_path = a.required("hessians");
-    const exec_policy pol = policy_of(a);
-    const progress say("pack", a.has("quiet"));
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto [paths, pol, say, t0] = solve_start_of(a, "pack");
 
-    auto in = open_solve_inputs(w_path, h_path, a.get("hessian-map"), a.get("mask"));
-    const auto& W = in.weights;
+    auto in = open_solve_inputs(paths.weights, paths.hessians, a.get("hessian-map"), a.get("mask"));
     const auto& names = in.names;
-    auto& H = in.hessians;
-    const auto& M = in.masks;
 
     std::vector<packed_matrix> packed;
     nlohmann::json tensors = nlohmann::json::array();
@@ -156,28 +140,24 @@ inline int run_pack(const arguments& a) {
     index_t kept = 0;
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
-        float_matrix w = read_matrix(W, name, "weights");
-        const float_matrix& h = H.get(name, w.cols);
-        const mask m = M ? read_mask_for(*M, name, w.rows, w.cols) : mask{};
-        opt.name = name;
-        const gptq_result r = gptq_quantize(std::move(w.data), w.rows, w.cols, h.view(), opt, m, pol);
-        H.release(name, std::span(names).subspan(i + 1));
+        const gptq_result r = solve_matrix(in, i, opt, pol);
         packed.push_back(pack(r.q, {fmt, true}, pol));
         const bits_breakdown b = packed.back().bits_used();
         say("[", i + 1, "/", names.size(), "] ", name, " ", r.q.rows, "x", r.q.cols, ": loss ", r.report.total_loss,
             ", kept ", r.q.kept.count(), ", ", b.per_weight(), " bits/weight");
-        nlohmann::json t = gptq_tensor_json(name, r, H.name_for(name));
+        nlohmann::json t = gptq_tensor_json(name, r, in.hessians.name_for(name));
         t["bits"] = breakdown_json(b);
         tensors.push_back(std::move(t));
         total = sum_bits(total, b);
         kept += r.q.kept.count();
     }
     const double fraction = total.weights ? static_cast<double>(kept) / static_cast<double>(total.weights) : 0.0;
-    write_packed(out_path, metadata_of(a.get("method").value_or("gptq"), opt, fraction, a.get("calibration").value_or("")),
-                 names, packed);
-    say("wrote ", out_path, ": ", total.per_weight(), " bits/weight");
-    nlohmann::json rep{{"command", "pack"},        {"weights", w_path},
-                       {"hessians", h_path},       {"output", out_path},
+    write_packed(paths.output,
+                 metadata_of(a.get("method").value_or("gptq"), opt, fraction, a.get("calibration").value_or("")), names,
+                 packed);
+    say("wrote ", paths.output, ": ", total.per_weight(), " bits/weight");
+    nlohmann::json rep{{"command", "pack"},          {"weights", paths.weights},
+                       {"hessians", paths.hessians}, {"output", paths.output},
                        {"settings", gptq_settings_json(opt)},
                        {"outlier_format", to_string(fmt)},
                        {"tensors", tensors},       {"total_kept", kept},
@@ -313,7 +293,7 @@ inline int run_unpack(const arguments& a) {
 
 /// The `tcq pack` subcommand.
 inline command pack_command() {
-    return {"pack", "GPTQ with a mask, packed into a .tcq file", pack_usage,
+    return {"pack", "GPTQ with a mask, packed into a .tcq file", pack_usage(),
             join({common_specs(), gptq_specs(),
                   {{"weights", true}, {"mask", true}, {"outlier-format", true}, {"method", true}, {"calibration", true}}}),
             0, run_pack};

@@ -21,7 +21,9 @@
 namespace tcq::cli {
 
 /// Usage text of `tcq tacq`.
-inline constexpr const char* tacq_usage = R"(usage: tcq tacq --weights W.st --hessians H.st --grads G.st --bits B [--ratio R] [options] -o model.tcq
+inline std::string tacq_usage() {
+    return usage_text(
+        {R"(usage: tcq tacq --weights W.st --hessians H.st --grads G.st --bits B [--ratio R] [options] -o model.tcq
 
 The whole TaCQ method for per-layer problems, per matrix x of W.st:
   1. contrast Q(W): GPTQ at B bits, no 16-bit weights (or RTN: --rtn-contrast);
@@ -31,33 +33,24 @@ The whole TaCQ method for per-layer problems, per matrix x of W.st:
 Scales are rounded to fp16 in both GPTQ passes, as the packed format stores them.
 
 options:
-  --weights FILE        weights (F32/F16/BF16/F64 matrices)
-  --hessians FILE       Hessians, cols x cols, under the weight's name
-  --hessian-map FILE    JSON object {"weight_name": "hessian_name"}
-  --grads FILE          accumulated |grad| per weight, under the weight's name
+)",
+         solve_inputs_help,
+         R"(  --grads FILE          accumulated |grad| per weight, under the weight's name
   --bits B              base bit width: 2, 3, 4 or 8 (required)
   --ratio R             keep floor(R * N) weights (default 0.0035)
   --count K             keep K weights instead
   --target-bpw X        keep the most weights that fit X bits per weight
   --scope S             global (default), matrix or row
-  --group G             columns per grid group (default: one grid per row)
-  --act-order           quantize columns by decreasing diag(H)
-  --static-groups       fit all group grids up front (needs --group)
-  --damp D              relative damping (default 0.01)
-  --sym                 symmetric grid (default asymmetric)
-  --no-mse              min-max grid, no MSE scale search
-  --torch-order         U = chol_upper(H^-1) in the reference's exact order (slower; for
-                        element-by-element comparison with the PyTorch implementation)
-  --block N             lazy-batch block size (default 128)
-  --rtn-contrast        contrast from round-to-nearest instead of GPTQ
+)",
+         gptq_help,
+         R"(  --rtn-contrast        contrast from round-to-nearest instead of GPTQ
   --outlier-format F    fp16 (default) or bf16 for the kept weights
   --calibration TEXT    free text recorded in the file
   --masks FILE          also write the selected masks (BOOL) there
   -o, --output FILE     output .tcq file (required)
-  --report FILE         write the JSON report there (default: stderr)
-  --threads N           worker threads (default 0: all cores)
-  --quiet               no progress lines
-)";
+)",
+         common_help});
+}
 
 /// Runs `tcq tacq`.
 inline int run_tacq(const arguments& a) {
@@ -67,15 +60,14 @@ inline int run_tacq(const arguments& a) {
     const budget b = budget_of(a, 0.0035, &opt.grid, opt.act_order);
     const bool rtn_contrast = a.has("rtn-contrast");
     const value_format fmt = outlier_format_of(a);
-    const std::string out_path = a.required("output");
-    const std::string w_path = a.required("weights");
-    const std::string h_path = a.required("hessians");
+    // Not solve_start_of: --grads is read before --threads.
+    const solve_paths paths = solve_paths_of(a);
     const std::string g_path = a.required("grads");
     const exec_policy pol = policy_of(a);
     const progress say("tacq", a.has("quiet"));
     const auto t0 = std::chrono::steady_clock::now();
 
-    auto in = open_solve_inputs(w_path, h_path, a.get("hessian-map"), std::nullopt);
+    auto in = open_solve_inputs(paths.weights, paths.hessians, a.get("hessian-map"), std::nullopt);
     const auto& W = in.weights;
     const auto& names = in.names;
     auto& H = in.hessians;
@@ -131,11 +123,7 @@ inline int run_tacq(const arguments& a) {
     bits_breakdown total;
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
-        float_matrix& w = weights[i];
-        const float_matrix& h = H.get(name, w.cols);
-        opt.name = name;
-        const gptq_result r = gptq_quantize(std::move(w.data), w.rows, w.cols, h.view(), opt, sel.masks[i], pol);
-        H.release(name, std::span(names).subspan(i + 1));
+        const gptq_result r = solve_matrix(in, i, std::move(weights[i]), sel.masks[i], opt, pol);
         packed.push_back(pack(r.q, {fmt, true}, pol));
         const bits_breakdown bb = packed.back().bits_used();
         say("final [", i + 1, "/", names.size(), "] ", name, ": loss ", r.report.total_loss, ", kept ",
@@ -148,14 +136,14 @@ inline int run_tacq(const arguments& a) {
     }
     const double fraction =
         sel.scored ? static_cast<double>(sel.selected) / static_cast<double>(sel.scored) : 0.0;
-    write_packed(out_path, metadata_of("tacq", opt, fraction, a.get("calibration").value_or("")), names, packed);
-    say("wrote ", out_path, ": ", total.per_weight(), " bits/weight");
+    write_packed(paths.output, metadata_of("tacq", opt, fraction, a.get("calibration").value_or("")), names, packed);
+    say("wrote ", paths.output, ": ", total.per_weight(), " bits/weight");
 
     nlohmann::json rep{{"command", "tacq"},
-                       {"weights", w_path},
-                       {"hessians", h_path},
+                       {"weights", paths.weights},
+                       {"hessians", paths.hessians},
                        {"grads", g_path},
-                       {"output", out_path},
+                       {"output", paths.output},
                        {"settings", gptq_settings_json(opt)},
                        {"contrast", rtn_contrast ? "rtn" : "gptq"},
                        {"budget", budget_json(b, scope)},
@@ -171,7 +159,7 @@ inline int run_tacq(const arguments& a) {
 
 /// The `tcq tacq` subcommand.
 inline command tacq_command() {
-    return {"tacq", "the whole TaCQ method on per-layer W, H and sum |grad|, packed", tacq_usage,
+    return {"tacq", "the whole TaCQ method on per-layer W, H and sum |grad|, packed", tacq_usage(),
             join({common_specs(), gptq_specs(), budget_specs(),
                   {{"weights", true},
                    {"grads", true},

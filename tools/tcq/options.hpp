@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,40 @@ inline std::vector<option_spec> gptq_specs() {
             {"torch-order", false}, {"hessians", true},   {"hessian-map", true}};
 }
 
+/// Help lines of the solve inputs --weights, --hessians, --hessian-map.
+inline constexpr std::string_view solve_inputs_help =
+    R"(  --weights FILE        weights (F32/F16/BF16/F64 matrices)
+  --hessians FILE       Hessians, cols x cols, under the weight's name
+  --hessian-map FILE    JSON object {"weight_name": "hessian_name"}
+)";
+
+/// Help lines of the GPTQ flags --group to --block (--bits is per command).
+inline constexpr std::string_view gptq_help =
+    R"(  --group G             columns per grid group (default: one grid per row)
+  --act-order           quantize columns by decreasing diag(H)
+  --static-groups       fit all group grids up front (needs --group)
+  --damp D              relative damping (default 0.01)
+  --sym                 symmetric grid (default asymmetric)
+  --no-mse              min-max grid, no MSE scale search
+  --torch-order         U = chol_upper(H^-1) in the reference's exact order (slower; for
+                        element-by-element comparison with the PyTorch implementation)
+  --block N             lazy-batch block size (default 128)
+)";
+
+/// Help lines of --report, --threads, --quiet.
+inline constexpr std::string_view common_help =
+    R"(  --report FILE         write the JSON report there (default: stderr)
+  --threads N           worker threads (default 0: all cores)
+  --quiet               no progress lines
+)";
+
+/// Concatenates usage text pieces.
+inline std::string usage_text(std::initializer_list<std::string_view> parts) {
+    std::string s;
+    for (const auto p : parts) s += p;
+    return s;
+}
+
 /// The budget flags: --ratio, --count, --target-bpw, --scope.
 inline std::vector<option_spec> budget_specs() {
     return {{"ratio", true}, {"count", true}, {"target-bpw", true}, {"scope", true}};
@@ -48,6 +83,18 @@ inline std::vector<option_spec> join(std::initializer_list<std::vector<option_sp
 /// --threads N (0 = all cores; the default).
 inline exec_policy policy_of(const arguments& a) {
     return par(static_cast<int>(a.integer("threads", 0, 0, 4096)));
+}
+
+/// The files of a GPTQ solve, all required.
+struct solve_paths {
+    std::string output;    ///< -o/--output
+    std::string weights;   ///< --weights
+    std::string hessians;  ///< --hessians
+};
+
+/// Reads -o/--output, --weights, --hessians, in that order.
+inline solve_paths solve_paths_of(const arguments& a) {
+    return {a.required("output"), a.required("weights"), a.required("hessians")};
 }
 
 /// The grid from --bits (required), --group, --sym, --no-mse. With
