@@ -26,7 +26,7 @@ Pairing rule (baselines live in the same bench file as their kernels):
      twin: column "vs scalar twin" is the speedup over it.
   A baseline instance is matched on thread count, then on the most equal
   remaining arguments (by position). A ratio uses the first counter kind both
-  report, else inverse real time.
+  report, else inverse real time; pairs in SPEED_RATIO always compare times.
 
 Threads: a `threads:N` name component (->Threads(N) or ArgNames({..., "threads"}),
 preferred), else THREADS_FIXED / THREADS_ARG below, else the last positional
@@ -48,6 +48,11 @@ import sys
 # Explicit baselines: (bench file, kernel family) -> list of baseline families.
 BASELINES = {
     ("bench_quant", "BM_fit_mse"): [],  # compute-bound (80 candidates): scalar twin only
+}
+# (bench, kernel family, baseline family) compared by speed (time of the same
+# work), not by rate: the rates count different bytes (packed vs fp32 weights).
+SPEED_RATIO = {
+    ("bench_pack", "BM_PackedGemv", "BM_Raw_EigenGemv"),
 }
 # Families that always run on a fixed number of threads.
 THREADS_FIXED = {
@@ -239,7 +244,9 @@ def report(files, limits):
             else:
                 for bfam in baselines_of(bench, r.family, families):
                     b = match(r, by_family.get(bfam, []))
-                    if b is not None:
+                    if b is not None and (bench, r.family, bfam) in SPEED_RATIO:
+                        cells.append("%.2f× the speed of `%s`" % (b.real_time_ns / r.real_time_ns, b.label))
+                    elif b is not None:
                         cells.append("%.2f of `%s`" % (ratio(r, b), b.label))
                 t = match(r, by_family.get(twin_of(r.family, families), []))
                 if t is not None:

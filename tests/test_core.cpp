@@ -164,3 +164,23 @@ TEST_CASE("aligned_vector: 64-byte aligned buffers for every size and after grow
     tcq::aligned_vector<std::uint8_t> b(7);
     CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0);
 }
+
+TEST_CASE("thread pool: back-to-back jobs with and without polling workers") {
+    // Every chunk must run exactly once per job, whether the workers are
+    // still polling from the previous job (spin_us > 0) or blocked (0), and
+    // an exception must surface from a job that follows polled ones.
+    for (int spin : {0, 50, 2000}) {
+        CAPTURE(spin);
+        tcq::exec_policy p = tcq::par(2);
+        p.spin_us = spin;
+        std::vector<std::atomic<int>> hits(97);
+        for (int job = 0; job < 300; ++job)
+            tcq::parallel_for(p, 97, 1, [&](tcq::index_t b, tcq::index_t) { hits[static_cast<std::size_t>(b)]++; });
+        bool all = true;
+        for (auto& h : hits) all = all && h.load() == 300;
+        CHECK(all);
+        CHECK_THROWS_AS(tcq::parallel_for(p, 10, 1, [](tcq::index_t b, tcq::index_t) {
+            if (b == 7) tcq::fail("boom");
+        }), tcq::error);
+    }
+}
