@@ -30,8 +30,9 @@ struct aligned_allocator {
     [[nodiscard]] T* allocate(std::size_t n) {
         return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{Align}));
     }
-    /// Frees storage from allocate(n).
-    void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, n * sizeof(T), std::align_val_t{Align}); }
+    /// Frees storage from allocate(n). Unsized: clang does not declare sized
+    /// deallocation unless -fsized-deallocation is given.
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{Align}); }
     /// Stateless: all instances are interchangeable.
     template <class U>
     bool operator==(const aligned_allocator<U, Align>&) const noexcept {
