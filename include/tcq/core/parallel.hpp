@@ -97,8 +97,9 @@ bool spin_until(int us, P&& done) {
 /// run inline, so a task may call any tcq kernel without deadlock.
 inline thread_local bool in_parallel_region = false;
 
-/// Process-wide pool of workers that poll briefly, then block; started on first use and grown on
-/// demand. One job at a time; the calling thread takes part in its job.
+/// Process-wide pool of workers that poll briefly, then block; started on
+/// first use and grown on demand. One job at a time; the calling thread
+/// takes part in its job.
 class thread_pool {
 public:
     static thread_pool& instance() {

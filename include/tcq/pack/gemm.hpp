@@ -27,10 +27,11 @@
 ///   |y_r − Σ_c Ŵ_rc x_c| ≤ (cols/16 + 64)·2⁻²⁴·M_r,
 ///   M_r = Σ_c (s_{r,g(c)}·(2^(b+1) + q_rc + z_{r,g(c)}) + |v_rc|)·|x_c|
 /// (v = kept weight, 0 elsewhere; q = z at kept positions). It is the standard
-/// recursive-summation bound over at most cols/64 + groups + 16 + kept terms
-/// per lane, with the magnitudes of the rewritten regular form. Rows are
-/// independent and chunked by 64, so results are identical for any thread
-/// count; row i of a GEMM equals the GEMV of vector i bit for bit.
+/// recursive-summation bound over at most 2·cols/64 + groups + 16 + kept
+/// terms per lane, with the magnitudes of the rewritten regular form. Rows
+/// are independent (each is computed alone by one task), so results are
+/// identical for any thread count; row i of a GEMM equals the GEMV of
+/// vector i bit for bit.
 
 #include <algorithm>
 #include <cmath>
@@ -62,7 +63,7 @@ struct product_plan {
     bool regular = false;
     bool chunk_groups = false;      ///< general path with one group per 16-column chunk (broadcast)
     aligned_vector<float> xp;       ///< n × padded, zero padded (rows start 64-byte aligned)
-    aligned_vector<float> xs;         ///< regular: n × groups16 group sums of x, zero padded
+    aligned_vector<float> xs;       ///< regular: n × groups16 group sums of x, zero padded
     std::vector<std::int32_t> gcol; ///< general: group of every padded column
 };
 

@@ -13,7 +13,7 @@
 namespace tcq {
 
 /// y = Ŵx: x has cols elements, y has rows elements. Deterministic for any
-/// thread count (rows are split in fixed chunks of 64).
+/// thread count (every row is computed alone, in the canonical order).
 inline void gemv(const packed_view& W, std::span<const float> x, std::span<float> y,
                  const exec_policy& pol = seq()) {
     require(static_cast<index_t>(x.size()) == W.cols(), "gemv: x has ", x.size(), " elements, the matrix has ",
