@@ -112,7 +112,6 @@ public:
         {
             std::lock_guard lk(m_);
             stop_ = true;
-            stop_flag_.store(true);
         }
         wake_.notify_all();
         for (auto& t : workers_) t.join();
@@ -171,8 +170,7 @@ private:
             // Poll first: the next job of back-to-back kernels usually comes
             // within microseconds, faster than a blocked thread wakes.
             spin_until(spin, [&] {
-                return stop_flag_.load(std::memory_order_acquire) ||
-                       generation_.load(std::memory_order_acquire) != seen;
+                return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
             });
             std::unique_lock lk(m_);
             wake_.wait(lk, [&] { return stop_ || (generation_.load() != seen && seats_ > 0); });
@@ -196,11 +194,11 @@ private:
     index_t n_ = 0;
     std::atomic<index_t> next_{0};
     int seats_ = 0;
-    std::atomic<int> busy_{0};           // written under m_, polled without it
-    std::atomic<std::uint64_t> generation_{0};  // written under m_, polled without it
     int spin_us_ = 0;
-    bool stop_ = false;
-    std::atomic<bool> stop_flag_{false};  // stop_, for polling workers
+    // Written under m_, polled without it by spinning threads:
+    std::atomic<int> busy_{0};
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<bool> stop_{false};
     std::exception_ptr error_;
 };
 

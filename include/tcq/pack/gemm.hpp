@@ -263,7 +263,7 @@ struct row_outliers {
 /// balance a late-waking worker. Rows are independent, so the results do
 /// not depend on the split.
 inline index_t product_grain(index_t rows, const exec_policy& pol) {
-    const index_t per = rows / (4 * static_cast<index_t>(std::max(1, pol.resolved_threads())));
+    const index_t per = rows / (4 * static_cast<index_t>(pol.resolved_threads()));  // resolved_threads() ≥ 1
     return std::max<index_t>(cost::skip_rows, per / cost::skip_rows * cost::skip_rows);
 }
 
