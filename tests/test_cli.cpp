@@ -4,7 +4,11 @@
 
 #if !defined(TCQ_CLI_PATH)
 
-TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") { MESSAGE("skipped: no tcq executable in this build"); }
+#include "skip.hpp"
+
+TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") {
+    tcq_test::skip("no tcq executable in this build (TCQ_BUILD_TOOLS=OFF)");
+}
 
 #else
 

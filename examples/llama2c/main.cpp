@@ -271,7 +271,7 @@ std::vector<command> commands() {
                               {"eval-problems", "N", "arith problems (default 500)"}}),
          run_compare},
         {"eval",
-         "mean loss per byte over the first 64 windows of each file (DESIGN §6) and, for a+b=c files, "
+         "mean loss per byte over the first 64 windows of each file (docs/algorithms.md §6) and, for a+b=c files, "
          "greedy exact-match accuracy on the first 500 problems",
          {{"model", "FILE", "llama2.c checkpoint", false, true},
           opt_tcq,

@@ -1,6 +1,7 @@
 #pragma once
 /// @file tcq.hpp
-/// @brief Umbrella header: includes the whole public API.
+/// @brief Umbrella header: includes the whole public API of tcq::tcq (not the
+/// optional components: tcq/io/safetensors.hpp needs tcq::io).
 
 #include "tcq/version.hpp"
 #include "tcq/core/aligned.hpp"
@@ -46,3 +47,6 @@
 #include "tcq/pack/checksum.hpp"
 #include "tcq/pack/mapped_file.hpp"
 #include "tcq/pack/file.hpp"
+#include "tcq/pipeline/model_adapter.hpp"
+#include "tcq/pipeline/method.hpp"
+#include "tcq/pipeline/pipeline.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 /// @file masked_fit.hpp
-/// @brief Grid fitting that ignores weights kept in 16-bit (DESIGN §2.3).
+/// @brief Grid fitting that ignores weights kept in 16-bit (docs/algorithms.md §2.3).
 ///
 /// Rule: before fitting a row (or group), every kept entry is replaced by the
 /// mean of the segment's entries that are not kept (mean summed in double, in

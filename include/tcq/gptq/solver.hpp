@@ -1,6 +1,6 @@
 #pragma once
 /// @file solver.hpp
-/// @brief GPTQ: the blocked, masked column sweep (DESIGN §2.3), producing a quantized_matrix.
+/// @brief GPTQ: the blocked, masked column sweep (docs/algorithms.md §2.3), producing a quantized_matrix.
 ///
 /// Follows IST-DASLab/gptq `fasterquant`:
 ///  1. per-row grids (group_size 0) are fitted once on the caller's W, before

@@ -1,6 +1,6 @@
 #pragma once
 /// @file pipeline.hpp
-/// @brief The TaCQ pipeline on any model (DESIGN §1), and its baselines at
+/// @brief The TaCQ pipeline on any model (docs/algorithms.md §1), and its baselines at
 /// the same budget:
 ///  1. per-sample gradients at the fp32 weights → Σ|g| (and Σg² for Fisher);
 ///  2. contrast Q(W): sequential GPTQ at the base bits, no 16-bit weights
@@ -45,7 +45,7 @@ struct pipeline_options {
     budget outliers = budget::tacq_default();
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
-    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, DESIGN §1.1).
+    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, docs/algorithms.md §1 step 2).
     bool rtn_contrast = false;
     /// Accumulate Hessians in fp64.
     bool hessian_fp64 = false;

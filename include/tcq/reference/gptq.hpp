@@ -196,7 +196,7 @@ inline quantized_matrix rtn_quantize(matrix_view<const float> W, const grid_spec
     return q;
 }
 
-/// Plain column-by-column GPTQ (DESIGN §2.3, no lazy blocks): the definition
+/// Plain column-by-column GPTQ (docs/algorithms.md §2.3, no lazy blocks): the definition
 /// tcq::gptq_quantize is tested against. U comes from the fp64 twin above;
 /// opt.hinv.precision and opt.hinv.method are ignored. Timings are not set.
 template <class HT>
