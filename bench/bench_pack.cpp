@@ -9,7 +9,7 @@
 //   bw_frac    GB/s ÷ the read bandwidth measured in-process over the same
 //              bytes, layout and thread count (BM_Raw_ReadBandwidth's kernel)
 //   x_eigen    speed-up over the fp32 Eigen GEMV measured in-process
-//   bits/w     exact bits per weight (pack/cost.hpp)
+//   bits/w     exact bits per weight (core/storage_cost.hpp)
 // Compare ratios within one run: the machine is shared and noisy.
 #include <benchmark/benchmark.h>
 

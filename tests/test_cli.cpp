@@ -30,7 +30,7 @@ TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") {
 
 #include "tcq/gptq/solver.hpp"
 #include "tcq/io/safetensors.hpp"
-#include "tcq/pack/file.hpp"
+#include "tcq/io/tcq_file.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/topk.hpp"

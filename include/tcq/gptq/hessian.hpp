@@ -20,7 +20,7 @@
 #include "tcq/core/eigen.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
-#include "tcq/gptq/tiles.hpp"
+#include "tcq/core/tiles.hpp"
 
 namespace tcq {
 

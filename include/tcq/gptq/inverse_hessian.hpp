@@ -36,7 +36,7 @@
 
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
-#include "tcq/gptq/tiles.hpp"
+#include "tcq/core/tiles.hpp"
 
 namespace tcq {
 

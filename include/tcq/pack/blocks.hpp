@@ -22,7 +22,7 @@
 #include <cstdint>
 
 #include "tcq/core/config.hpp"
-#include "tcq/pack/cost.hpp"
+#include "tcq/core/storage_cost.hpp"
 
 namespace tcq {
 

@@ -23,10 +23,10 @@
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
-#include "tcq/gptq/rtn.hpp"
 #include "tcq/gptq/solver.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
+#include "tcq/quant/rtn.hpp"
 #include "tcq/saliency/accumulator.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/budget.hpp"
@@ -77,7 +77,7 @@ struct pipeline_result {
     std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
     std::vector<layer_report> reports;      ///< one per layer, same order
-    bits_report bits;                       ///< exact packed storage (pack/cost.hpp)
+    storage_cost bits;                      ///< exact packed storage (core/storage_cost.hpp)
     index_t kept = 0;                       ///< 16-bit weights in all layers
     /// Seconds per phase; cached phases report the time they took when computed.
     double seconds_gradients = 0;

@@ -18,14 +18,14 @@
 #include <string_view>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
-#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
+#include "tcq/quant/masked_fit.hpp"
 #include "tcq/quant/quantized.hpp"
 #include "tcq/reference/quant.hpp"
-#include "tcq/select/mask.hpp"
 
 namespace tcq::reference {
 

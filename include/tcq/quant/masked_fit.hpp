@@ -13,12 +13,12 @@
 #include <span>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
-#include "tcq/gptq/batched_fit.hpp"
+#include "tcq/quant/batched_fit.hpp"
 #include "tcq/quant/fit.hpp"
-#include "tcq/select/mask.hpp"
 
 namespace tcq {
 
