@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tcq/io/atomic_file.hpp"
 #include "model.hpp"
 
 namespace l2c {
@@ -151,11 +152,9 @@ inline constexpr std::size_t checkpoint_header_bytes = 7 * sizeof(std::int32_t);
 /// Writes `m` to `path`; throws tcq::error naming the path on failure.
 inline void save_checkpoint(const model& m, const std::filesystem::path& path) {
     const auto bytes = serialize_checkpoint(m);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    tcq::require(static_cast<bool>(out), path.string(), ": cannot open for writing");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    tcq::require(!out.fail(), path.string(), ": write failed");
+    tcq::write_atomically(path, path.string(), [&](std::ostream& out) {
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    });
 }
 
 }  // namespace l2c

@@ -21,6 +21,7 @@
 #include "tcq/core/error.hpp"
 #include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
+#include "tcq/io/atomic_file.hpp"
 #include "tcq/io/safetensors.hpp"
 #include "tcq/quant/quantized.hpp"
 
@@ -252,11 +253,9 @@ inline void emit_report(const nlohmann::json& report, const std::optional<std::s
         std::cerr << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return;
     }
-    std::ofstream out(*path, std::ios::trunc);
-    require(static_cast<bool>(out), "report '", *path, "': cannot open for writing");
-    out << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    out.close();
-    require(static_cast<bool>(out), "report '", *path, "': write failed");
+    write_atomically(*path, "report '" + *path + "'", [&](std::ostream& out) {
+        out << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    });
 }
 
 }  // namespace tcq::cli

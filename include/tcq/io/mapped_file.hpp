@@ -1,7 +1,8 @@
 #pragma once
 /// @file mapped_file.hpp
 /// @brief Read-only, 64-byte aligned bytes of a file: a memory mapping on
-/// POSIX systems, otherwise (or on request) an owned aligned copy.
+/// POSIX systems, otherwise (or on request) an owned aligned copy. The one
+/// file mapping of the library (the tcq file, safetensors).
 
 #include <cstddef>
 #include <cerrno>
@@ -46,25 +47,33 @@ public:
     ~mapped_file() { release(); }
 
     /// Maps `path` read-only (`use_mmap`), or reads it into an aligned buffer.
-    /// Throws tcq::error naming the path if it cannot be opened or read.
-    static mapped_file open(const std::filesystem::path& path, bool use_mmap = true) {
+    /// Only regular files are accepted (a FIFO or device is refused without
+    /// blocking). Errors are tcq::error "<what>: ..." (default: the path).
+    static mapped_file open(const std::filesystem::path& path, bool use_mmap = true, std::string what = {}) {
+        if (what.empty()) what = "'" + path.string() + "'";
 #if TCQ_HAS_MMAP
+        // O_NONBLOCK: opening a FIFO must not hang; it is rejected below as not a regular file.
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        require(fd >= 0, what, ": cannot open: ", std::strerror(errno));
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+            const int e = errno;
+            ::close(fd);
+            fail(what, ": cannot stat: ", std::strerror(e));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd);
+            fail(what, ": not a regular file");
+        }
+        const auto size = static_cast<std::size_t>(st.st_size);
         if (use_mmap) {
-            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-            require(fd >= 0, "cannot open '", path.string(), "': ", std::strerror(errno));
-            struct stat st {};
-            if (::fstat(fd, &st) != 0) {
-                const int e = errno;
-                ::close(fd);
-                fail("cannot stat '", path.string(), "': ", std::strerror(e));
-            }
             mapped_file m;
-            m.size_ = static_cast<std::size_t>(st.st_size);
+            m.size_ = size;
             if (m.size_ > 0) {
                 void* p = ::mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, fd, 0);
                 const int e = errno;
-                ::close(fd);
-                require(p != MAP_FAILED, "cannot map '", path.string(), "': ", std::strerror(e));
+                ::close(fd);  // the mapping keeps the file referenced
+                require(p != MAP_FAILED, what, ": mmap failed: ", std::strerror(e));
                 m.data_ = static_cast<const std::byte*>(p);
                 m.mapped_ = true;
             } else {
@@ -72,14 +81,18 @@ public:
             }
             return m;
         }
+        ::close(fd);
+#else
+        std::error_code ec;
+        require(std::filesystem::is_regular_file(path, ec), what, ": not a regular file");
 #endif
         std::ifstream f(path, std::ios::binary | std::ios::ate);
-        require(f.good(), "cannot open '", path.string(), "'");
+        require(f.good(), what, ": cannot open");
         const auto n = static_cast<std::size_t>(f.tellg());
         mapped_file m = allocate(n);
         f.seekg(0);
         f.read(reinterpret_cast<char*>(const_cast<std::byte*>(m.data_)), static_cast<std::streamsize>(n));
-        require(f.good() || n == 0, "cannot read '", path.string(), "'");
+        require(f.good() || n == 0, what, ": read failed");
         return m;
     }
 

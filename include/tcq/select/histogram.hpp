@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "tcq/core/byte_io.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
@@ -314,61 +315,51 @@ public:
     /// Little-endian bytes: "TCQH", u32 version 1, i64 k, u64 total, u32 floor,
     /// u32 n, then n × (u32 bucket, u64 count) for the non-zero buckets, ascending.
     [[nodiscard]] std::vector<std::uint8_t> serialize() const {
-        std::vector<std::uint8_t> out;
-        auto put = [&](std::uint64_t v, int bytes) {
-            for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-        };
+        byte_writer<std::uint8_t> out;
         std::uint32_t nnz = 0;
         for (auto c : counts_) nnz += c != 0;
-        out.insert(out.end(), {'T', 'C', 'Q', 'H'});
-        put(1, 4);
-        put(static_cast<std::uint64_t>(k_), 8);
-        put(total_, 8);
-        put(floor_, 4);
-        put(nnz, 4);
+        out.put_bytes("TCQH", 4);
+        out.put(std::uint32_t{1});
+        out.put(static_cast<std::uint64_t>(k_));
+        out.put(total_);
+        out.put(floor_);
+        out.put(nnz);
         for (std::uint32_t b = 0; b < buckets; ++b)
             if (counts_[b]) {
-                put(b, 4);
-                put(counts_[b], 8);
+                out.put(b);
+                out.put(counts_[b]);
             }
-        return out;
+        return std::move(out).take();
     }
 
     /// Inverse of serialize(); throws tcq::error on malformed or inconsistent bytes.
     [[nodiscard]] static score_histogram deserialize(std::span<const std::uint8_t> in) {
-        std::size_t pos = 0;
-        auto get = [&](int bytes) {
-            require(pos + static_cast<std::size_t>(bytes) <= in.size(), "score_histogram::deserialize: truncated at byte ", pos);
-            std::uint64_t v = 0;
-            for (int i = 0; i < bytes; ++i) v |= std::uint64_t{in[pos + static_cast<std::size_t>(i)]} << (8 * i);
-            pos += static_cast<std::size_t>(bytes);
-            return v;
-        };
-        require(in.size() >= 4 && std::memcmp(in.data(), "TCQH", 4) == 0, "score_histogram::deserialize: bad magic");
-        pos = 4;
-        const auto version = get(4);
+        byte_reader<std::uint8_t> rd(in, "score_histogram::deserialize");
+        require(in.size() >= 4 && rd.take_str(4) == "TCQH", "score_histogram::deserialize: bad magic");
+        const auto version = rd.take<std::uint32_t>();
         require(version == 1, "score_histogram::deserialize: unsupported version ", version);
-        const auto k = static_cast<std::int64_t>(get(8));
+        const auto k = static_cast<std::int64_t>(rd.take<std::uint64_t>());
         require(k >= 0, "score_histogram::deserialize: negative k ", k);
         score_histogram h(static_cast<index_t>(k));
-        h.total_ = get(8);
-        const auto fl = get(4);
+        h.total_ = rd.take<std::uint64_t>();
+        const auto fl = rd.take<std::uint32_t>();
         require(fl < buckets, "score_histogram::deserialize: floor ", fl, " out of range");
-        h.floor_ = static_cast<std::uint32_t>(fl);
-        const auto nnz = get(4);
+        h.floor_ = fl;
+        const auto nnz = rd.take<std::uint32_t>();
         require(nnz <= buckets, "score_histogram::deserialize: ", nnz, " buckets");
         std::uint64_t sum = 0;
         std::int64_t prev = -1;
         for (std::uint64_t i = 0; i < nnz; ++i) {
-            const auto b = get(4), c = get(8);
+            const auto b = rd.take<std::uint32_t>();
+            const auto c = rd.take<std::uint64_t>();
             require(static_cast<std::int64_t>(b) > prev && b <= top_bucket && b >= h.floor_ && c > 0,
                     "score_histogram::deserialize: bad bucket entry ", i, " (bucket ", b, ", count ", c, ")");
             h.counts_[b] = c;
-            h.max_bucket_ = static_cast<std::uint32_t>(b);
+            h.max_bucket_ = b;
             sum += c;
             prev = static_cast<std::int64_t>(b);
         }
-        require(pos == in.size(), "score_histogram::deserialize: ", in.size() - pos, " trailing bytes");
+        rd.expect_end();
         require(sum <= h.total_, "score_histogram::deserialize: counts exceed the total ", h.total_);
         score_histogram check = h;
         check.canonicalize();

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "tcq/core/mask.hpp"
+#include "tcq/core/byte_io.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
@@ -118,62 +119,52 @@ public:
     /// above, in_bucket, need), u64 above_seen, u64 bucket_seen, u64 n, then n ×
     /// (u32 key, u32 matrix, i64 flat).
     [[nodiscard]] std::vector<std::uint8_t> serialize() const {
-        std::vector<std::uint8_t> out;
-        auto put = [&](std::uint64_t v, int bytes) {
-            for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-        };
-        out.insert(out.end(), {'T', 'C', 'Q', 'C'});
-        put(1, 4);
+        byte_writer<std::uint8_t> out;
+        out.put_bytes("TCQC", 4);
+        out.put(std::uint32_t{1});
         for (index_t x : {cut_.k, static_cast<index_t>(cut_.bucket), cut_.above, cut_.in_bucket, cut_.need})
-            put(static_cast<std::uint64_t>(x), 8);
-        put(above_, 8);
-        put(seen_, 8);
-        put(best_.size(), 8);
+            out.put(static_cast<std::uint64_t>(x));
+        out.put(above_);
+        out.put(seen_);
+        out.put(static_cast<std::uint64_t>(best_.size()));
         for (const auto& w : best_) {
-            put(w.key, 4);
-            put(w.matrix, 4);
-            put(static_cast<std::uint64_t>(w.flat), 8);
+            out.put(w.key);
+            out.put(w.matrix);
+            out.put(static_cast<std::uint64_t>(w.flat));
         }
-        return out;
+        return std::move(out).take();
     }
 
     /// Inverse of serialize(); throws tcq::error on malformed bytes.
     [[nodiscard]] static boundary_candidates deserialize(std::span<const std::uint8_t> in) {
-        std::size_t pos = 4;
-        auto get = [&](int bytes) {
-            require(pos + static_cast<std::size_t>(bytes) <= in.size(), "boundary_candidates::deserialize: truncated at byte ", pos);
-            std::uint64_t v = 0;
-            for (int i = 0; i < bytes; ++i) v |= std::uint64_t{in[pos + static_cast<std::size_t>(i)]} << (8 * i);
-            pos += static_cast<std::size_t>(bytes);
-            return v;
-        };
-        require(in.size() >= 4 && std::memcmp(in.data(), "TCQC", 4) == 0, "boundary_candidates::deserialize: bad magic");
-        const auto version = get(4);
+        byte_reader<std::uint8_t> rd(in, "boundary_candidates::deserialize");
+        require(in.size() >= 4 && rd.take_str(4) == "TCQC", "boundary_candidates::deserialize: bad magic");
+        const auto version = rd.take<std::uint32_t>();
         require(version == 1, "boundary_candidates::deserialize: unsupported version ", version);
         boundary_cut c;
-        c.k = static_cast<index_t>(get(8));
-        const auto b = get(8);
+        c.k = static_cast<index_t>(rd.take<std::uint64_t>());
+        const auto b = rd.take<std::uint64_t>();
         require(b < score_histogram::buckets, "boundary_candidates::deserialize: bucket ", b, " out of range");
         c.bucket = static_cast<std::uint32_t>(b);
-        c.above = static_cast<index_t>(get(8));
-        c.in_bucket = static_cast<index_t>(get(8));
-        c.need = static_cast<index_t>(get(8));
+        c.above = static_cast<index_t>(rd.take<std::uint64_t>());
+        c.in_bucket = static_cast<index_t>(rd.take<std::uint64_t>());
+        c.need = static_cast<index_t>(rd.take<std::uint64_t>());
         boundary_candidates out(c);
-        out.above_ = get(8);
-        out.seen_ = get(8);
-        const auto n = get(8);
-        require(n <= (in.size() - pos) / 16, "boundary_candidates::deserialize: ", n, " entries do not fit");
+        out.above_ = rd.take<std::uint64_t>();
+        out.seen_ = rd.take<std::uint64_t>();
+        const auto n = rd.take<std::uint64_t>();
+        require(n <= rd.remaining() / 16, "boundary_candidates::deserialize: ", n, " entries do not fit");
         out.best_.reserve(static_cast<std::size_t>(n));
         for (std::uint64_t i = 0; i < n; ++i) {
             ranked_weight w;
-            w.key = static_cast<std::uint32_t>(get(4));
-            w.matrix = static_cast<std::uint32_t>(get(4));
-            w.flat = static_cast<std::int64_t>(get(8));
+            w.key = rd.take<std::uint32_t>();
+            w.matrix = rd.take<std::uint32_t>();
+            w.flat = static_cast<std::int64_t>(rd.take<std::uint64_t>());
             require((w.key >> score_histogram::shift) == c.bucket && w.flat >= 0,
                     "boundary_candidates::deserialize: entry ", i, " is not in the boundary bucket");
             out.best_.push_back(w);
         }
-        require(pos == in.size(), "boundary_candidates::deserialize: ", in.size() - pos, " trailing bytes");
+        rd.expect_end();
         require(n <= out.seen_, "boundary_candidates::deserialize: more entries than seen");
         return out;
     }
