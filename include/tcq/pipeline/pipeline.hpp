@@ -7,17 +7,20 @@
 ///     (or RTN, a cheaper option), also giving U_jj (SpQR) and diag H (Wanda);
 ///  3. scores, then one exact top-k under the budget (global by default);
 ///  4. the final sequential GPTQ pass with the mask; 16-bit weights keep
-///     their error-updated values.
+///     their error-updated values, rounded to the stored 16-bit format, so
+///     the model left behind is exactly the one a tcq file holds.
 /// Gradients and contrasts are cached, so comparing methods on one model
 /// recomputes neither. The engine supplies a model_adapter.
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <bit>
 #include <optional>
 #include <string>
-#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "tcq/gptq/hessian.hpp"
@@ -25,6 +28,7 @@
 #include "tcq/gptq/report.hpp"
 #include "tcq/gptq/rtn.hpp"
 #include "tcq/gptq/solver.hpp"
+#include "tcq/pack/outliers.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/saliency/accumulator.hpp"
@@ -43,6 +47,8 @@ struct pipeline_options {
     gptq_options gptq{};
     /// How many weights stay in 16-bit (ignored by rtn and gptq).
     budget outliers = budget::tacq_default();
+    /// Storage type of the 16-bit weights; the written-back values are rounded to it.
+    value_format kept_format = value_format::fp16;
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
     /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, DESIGN §1.1).
@@ -73,6 +79,7 @@ struct layer_report {
 struct pipeline_result {
     quant_method method = quant_method::tacq;  ///< method that ran
     grid_spec grid{};                          ///< base grid (fp16 scales)
+    value_format kept_format = value_format::fp16;  ///< 16-bit type the kept values are rounded to
     bool act_order = false;                    ///< GPTQ act-order was on
     std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
@@ -119,6 +126,7 @@ public:
         pipeline_result res;
         res.method = opt.method;
         res.grid = opt.gptq.grid;
+        res.kept_format = opt.kept_format;
         res.act_order = opt.gptq.act_order;
         for (const auto& l : layers_) res.names.push_back(l.name);
 
@@ -219,12 +227,37 @@ private:
         return *grads_;
     }
 
-    /// Q(W), U_jj and diag H at the run's base grid (cached per grid and GPTQ settings).
+    /// Cache key of a contrast: every option the contrast pass reads (the
+    /// whole grid spec and GPTQ solve, inverse-Hessian settings included), as
+    /// exact bits. Method, budget, scope, seed, 16-bit format and threads do not
+    /// change Q(W), U_jj or diag H. A new field of grid_spec / gptq_options /
+    /// hinv_options that changes the solve must be added here.
+    static std::string contrast_key(const pipeline_options& o) {
+        const auto& g = o.gptq;
+        const auto& d = g.hinv.damping;
+        std::string k;
+        auto put = [&](auto v) {
+            if constexpr (std::is_same_v<decltype(v), double>)
+                k += std::to_string(std::bit_cast<std::uint64_t>(v));
+            else if constexpr (std::is_same_v<decltype(v), float>)
+                k += std::to_string(std::bit_cast<std::uint32_t>(v));
+            else
+                k += std::to_string(static_cast<long long>(v));
+            k += ',';
+        };
+        put(g.grid.bits), put(g.grid.symmetric), put(g.grid.group_size), put(g.grid.mse.enabled), put(g.grid.mse.norm);
+        put(g.grid.mse.grid), put(g.grid.mse.max_shrink), put(g.grid.fp16_scale);
+        put(g.block_size), put(g.act_order), put(g.static_groups), put(static_cast<int>(g.group_fit_mode));
+        put(d.relative), put(d.max_retries), put(d.growth), put(d.retry_floor);
+        put(static_cast<int>(g.hinv.precision)), put(static_cast<int>(g.hinv.method));
+        put(o.rtn_contrast), put(o.hessian_fp64);
+        return k;
+    }
+
+    /// Q(W), U_jj and diag H at the run's base grid (cached per contrast_key).
     const contrast& contrast_for(const pipeline_options& opt) {
         const auto& gs = opt.gptq.grid;
-        const auto key = std::make_tuple(gs.bits, gs.symmetric, gs.group_size, gs.mse.enabled, gs.mse.norm, gs.mse.grid,
-                                         gs.mse.max_shrink, opt.rtn_contrast, opt.gptq.act_order, opt.gptq.static_groups,
-                                         opt.gptq.block_size, opt.hessian_fp64);
+        const auto key = contrast_key(opt);
         if (auto it = contrasts_.find(key); it != contrasts_.end()) return it->second;
         const auto t = clock::now();
         contrast c;
@@ -368,6 +401,7 @@ private:
             g.keep_losses = false;
             const mask none;
             out[i] = gptq_quantize(matrix_view<const float>(original_view(i)), Hi, g, masks ? (*masks)[i] : none, opt.pol);
+            if (masks) round_kept(out[i].q, opt.kept_format, layers_[i].name);
             write_back(i, out[i].q);
             if (h_diag) {
                 const auto hv = Hi.view();
@@ -375,6 +409,21 @@ private:
                 d.resize(static_cast<std::size_t>(hv.cols()));
                 for (index_t j = 0; j < hv.cols(); ++j) d[static_cast<std::size_t>(j)] = static_cast<float>(hv(j, j));
             }
+        }
+    }
+
+    /// Rounds the kept values to their stored 16-bit type (what pack stores), so
+    /// the later stages and the evaluation see the stored model. After the
+    /// solve: GPTQ compensates no rounding of kept weights (as the reference).
+    static void round_kept(quantized_matrix& q, value_format f, const std::string& name) {
+        if (q.kept.size() == 0) return;
+        for (const auto i : q.kept.indices()) {
+            auto& v = q.values[static_cast<std::size_t>(i)];
+            const float r = decode_value(encode_value(v, f), f);
+            require(std::isfinite(r), "pipeline: kept weight ", v, " of '", name, "' at (", i / q.cols, ", ",
+                    i % q.cols, ") is not finite in ", to_string(f),
+                    f == value_format::fp16 ? "; keep 16-bit weights as bf16" : "");
+            v = r;
         }
     }
 
@@ -390,7 +439,7 @@ private:
     std::vector<linear_layer> layers_;
     std::vector<std::vector<float>> original_;
     std::optional<grads> grads_;
-    std::map<std::tuple<int, bool, index_t, bool, float, int, float, bool, bool, bool, index_t, bool>, contrast> contrasts_;
+    std::map<std::string, contrast> contrasts_;
 };
 
 }  // namespace tcq
