@@ -240,3 +240,25 @@ TEST_CASE("pipeline: kept weights are written back as their stored 16-bit values
         CHECK(n > 0);
     }
 }
+
+TEST_CASE("pipeline: the GPTQ method reuses the GPTQ contrast pass (and vice versa)") {
+    chain_model m;
+    tcq::pipeline p(m);
+    (void)p.run(opts(tcq::quant_method::tacq, 3));
+    const index_t c = m.captures;  // contrast + final
+    const auto g = p.run(opts(tcq::quant_method::gptq, 3));
+    CHECK(m.captures == c);  // no pass at all
+    chain_model m2;
+    tcq::pipeline p2(m2);
+    const auto fresh = p2.run(opts(tcq::quant_method::gptq, 3));
+    CHECK(m2.captures == 2);
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(g.layers[i].values == fresh.layers[i].values);
+        CHECK(g.layers[i].codes == fresh.layers[i].codes);
+        CHECK(g.reports[i].loss == fresh.reports[i].loss);
+    }
+    CHECK(m.w1 == m2.w1);  // the model holds the GPTQ values
+    CHECK(m.w2 == m2.w2);
+    (void)p2.run(opts(tcq::quant_method::spqr, 3));  // the gptq run's pass serves as the contrast
+    CHECK(m2.captures == 4);
+}

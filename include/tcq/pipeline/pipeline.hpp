@@ -5,6 +5,7 @@
 ///  1. per-sample gradients at the fp32 weights → Σ|g| (and Σg² for Fisher);
 ///  2. contrast Q(W): sequential GPTQ at the base bits, no 16-bit weights
 ///     (or RTN, a cheaper option), also giving U_jj (SpQR) and diag H (Wanda);
+///     the GPTQ method's result is this pass, so it is computed once for both;
 ///  3. scores, then one exact top-k under the budget (global by default);
 ///  4. the final sequential GPTQ pass with the mask; 16-bit weights keep
 ///     their error-updated values, rounded to the stored 16-bit format, so
@@ -148,12 +149,23 @@ public:
                 res.layers.push_back(rtn_quantize(original_view(i), opt.gptq.grid, {}, opt.pol));
                 write_back(i, res.layers.back());
             }
+        } else if (opt.method == quant_method::gptq) {
+            // Plain GPTQ is exactly the GPTQ contrast pass: take it from the cache.
+            auto o = opt;
+            o.rtn_contrast = false;
+            const auto& c = contrast_for(o);
+            for (std::size_t i = 0; i < layers_.size(); ++i) {
+                res.layers.push_back(c.pass[i].q);
+                write_back(i, res.layers.back());
+            }
+            fill_reports(res, c.pass);
+            res.seconds_final = c.seconds;  // what this run costs alone
         } else {
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
             for (auto& r : pass) res.layers.push_back(std::move(r.q));
             fill_reports(res, pass);
         }
-        res.seconds_final = seconds(t);
+        if (opt.method != quant_method::gptq) res.seconds_final = seconds(t);
         if (res.reports.empty())
             for (std::size_t i = 0; i < layers_.size(); ++i)
                 res.reports.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols(), 0, 0, 0, 0, 0});
@@ -188,10 +200,11 @@ private:
         double seconds = 0;
     };
     struct contrast {
-        std::vector<std::vector<float>> q;       ///< Q(W) per layer
-        std::vector<std::vector<float>> u_diag;  ///< U_jj per layer (GPTQ contrast only)
+        std::vector<gptq_result> pass;           ///< GPTQ contrast: the unmasked pass (Q(W), U_jj), also the gptq method's result
+        std::vector<std::vector<float>> q;       ///< RTN contrast: Q(W) per layer
         std::vector<std::vector<float>> h_diag;  ///< diag H per layer (GPTQ contrast only)
         double seconds = 0;
+        [[nodiscard]] const std::vector<float>& values(std::size_t i) const { return pass.empty() ? q[i] : pass[i].q.values; }
     };
 
     matrix_view<const float> original_view(std::size_t i) const {
@@ -265,11 +278,7 @@ private:
             for (std::size_t i = 0; i < layers_.size(); ++i)
                 c.q.push_back(rtn_quantize(original_view(i), gs, {}, opt.pol).values);
         } else {
-            auto pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
-            for (auto& r : pass) {
-                c.q.push_back(std::move(r.q.values));
-                c.u_diag.push_back(std::move(r.report.u_diag));
-            }
+            c.pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
         }
         restore();
         c.seconds = seconds(t);
@@ -286,8 +295,8 @@ private:
             score_inputs in;
             in.W = original_view(i);
             if (c) {
-                in.Q = {c->q[i].data(), R, C};
-                if (!c->u_diag.empty()) in.u_diag = c->u_diag[i];
+                in.Q = {c->values(i).data(), R, C};
+                if (!c->pass.empty()) in.u_diag = c->pass[i].report.u_diag;
                 if (!c->h_diag.empty()) in.h_diag = c->h_diag[i];
             }
             if (grads_) {
