@@ -3,6 +3,8 @@
 #include <random>
 #include <vector>
 
+#include "tcq/core/half.hpp"
+#include "tcq/pack/packed_matrix.hpp"
 #include "tcq/pipeline/pipeline.hpp"
 
 namespace {
@@ -261,4 +263,33 @@ TEST_CASE("pipeline: the GPTQ method reuses the GPTQ contrast pass (and vice ver
     CHECK(m.w2 == m2.w2);
     (void)p2.run(opts(tcq::quant_method::spqr, 3));  // the gptq run's pass serves as the contrast
     CHECK(m2.captures == 4);
+}
+
+TEST_CASE("pipeline: experiment switches (per-sample Hessians, fp32 scales)") {
+    chain_model m;
+    tcq::pipeline p(m);
+    auto o = opts(tcq::quant_method::gptq, 3);
+    o.hessian_per_sample = true;
+    const auto r = p.run(o);
+    // by hand, one Hessian update per sample, as the reference's loop
+    tcq::gptq_options g;
+    g.grid.bits = 3;
+    g.grid.fp16_scale = true;
+    g.keep_losses = false;
+    g.name = "l1";
+    tcq::hessian_accumulator<float> H1(m.d0);
+    chain_model fresh;
+    for (index_t s = 0; s < fresh.S; ++s) H1.add(tcq::make_view<const float>(fresh.x[s].data(), fresh.T, fresh.d0));
+    const auto q1 = tcq::gptq_quantize(tcq::make_view<const float>(fresh.w1.data(), fresh.d1, fresh.d0), H1, g);
+    CHECK(r.reports[0].loss == q1.report.total_loss);
+    CHECK(r.layers[0].values == q1.q.values);
+
+    auto f = opts(tcq::quant_method::gptq, 3);
+    f.fp16_scales = false;
+    const auto r32 = p.run(f);
+    CHECK_FALSE(r32.grid.fp16_scale);
+    bool off_fp16 = false;
+    for (const auto& gp : r32.layers[0].grid.params) off_fp16 |= gp.scale != tcq::round_to_half(gp.scale);
+    CHECK(off_fp16);
+    CHECK_THROWS_WITH_AS((void)tcq::pack(r32.layers[0]), doctest::Contains("not a positive fp16 value"), tcq::error);
 }

@@ -150,6 +150,8 @@ tcq::pipeline_options quant_options(const parsed& p, tcq::quant_method m, int bi
     o.gptq.act_order = p.flag("act-order");
     o.rtn_contrast = p.flag("rtn-contrast");
     o.kept_format = kept_format(p);
+    o.hessian_per_sample = p.flag("hessian-per-sample");
+    o.fp16_scales = !p.flag("fp32-scales");
     o.pol = pol;
     if (p.value("ratio") && p.value("target-bpw")) throw usage_error("give --ratio or --target-bpw, not both");
     if (const auto t = p.value("target-bpw")) {
@@ -346,6 +348,8 @@ std::vector<command> commands() {
                               {"seeds", "LIST", "calibration seeds, e.g. 0-9 or 0,2,5 (instead of --seed): every method runs on each draw"},
                               {"baseline", "NAME", "method the paired section subtracts (default gptq)"},
                               {"json", "FILE", "write every per-seed number and the paired statistics as JSON"},
+                              {"hessian-per-sample", "", "experiment: update each Hessian once per sample (the reference's order)"},
+                              {"fp32-scales", "", "experiment: keep fp32 grid scales (not packable; evaluation only)"},
                               {"bits", "LIST", "comma-separated bit widths (default 2,3)"},
                               {"task", "NAME=FILE", "a text file to evaluate, named NAME in the table", true, true},
                               {"eval-windows", "N", "windows per task loss (default 64)"},

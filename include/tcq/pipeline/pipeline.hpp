@@ -44,7 +44,7 @@ struct pipeline_options {
     /// Method to run (TaCQ by default).
     quant_method method = quant_method::tacq;
     /// Base grid and GPTQ settings (bits, group, MSE search, damping, act-order…).
-    /// The pipeline forces grid.fp16_scale on, so the result packs exactly.
+    /// The pipeline sets grid.fp16_scale from fp16_scales (on by default, so the result packs exactly).
     gptq_options gptq{};
     /// How many weights stay in 16-bit (ignored by rtn and gptq).
     budget outliers = budget::tacq_default();
@@ -56,6 +56,13 @@ struct pipeline_options {
     bool rtn_contrast = false;
     /// Accumulate Hessians in fp64.
     bool hessian_fp64 = false;
+    /// Update each Hessian once per calibration sample, as the reference's
+    /// sequential loop does, instead of once per ~32 MB of stacked samples
+    /// (same formula, other rounding; slower for small samples).
+    bool hessian_per_sample = false;
+    /// false: keep fp32 grid scales (an experiment; such a result cannot be
+    /// packed, so it is only for evaluation). The default rounds them to fp16.
+    bool fp16_scales = true;
     /// Seed of the `random` baseline.
     std::uint64_t seed = 0;
     /// Threads for every phase; results do not depend on it.
@@ -122,7 +129,7 @@ public:
     pipeline_result run(const pipeline_options& opt_in) {
         const auto t0 = clock::now();
         pipeline_options opt = opt_in;
-        opt.gptq.grid.fp16_scale = true;
+        opt.gptq.grid.fp16_scale = opt.fp16_scales;
         opt.gptq.validate();
         pipeline_result res;
         res.method = opt.method;
@@ -263,7 +270,7 @@ private:
         put(g.block_size), put(g.act_order), put(g.static_groups), put(static_cast<int>(g.group_fit_mode));
         put(d.relative), put(d.max_retries), put(d.growth), put(d.retry_floor);
         put(static_cast<int>(g.hinv.precision)), put(static_cast<int>(g.hinv.method));
-        put(o.rtn_contrast), put(o.hessian_fp64);
+        put(o.rtn_contrast), put(o.hessian_fp64), put(o.hessian_per_sample);
         return k;
     }
 
@@ -397,7 +404,10 @@ private:
             const index_t c = st.H.cols();
             require(X.cols() == c, "pipeline: input of '", layers_[static_cast<std::size_t>(layer)].name, "' has ",
                     X.cols(), " columns, the weight has ", c);
-            if (sample != st.last_sample) ++st.staged;
+            if (sample != st.last_sample) {
+                if (opt.hessian_per_sample) st.flush(opt.pol);
+                ++st.staged;
+            }
             st.last_sample = sample;
             for (index_t r = 0; r < X.rows(); ++r) st.rows.insert(st.rows.end(), X.row(r), X.row(r) + c);
             if (st.rows.size() * sizeof(float) >= stage_bytes) st.flush(opt.pol);
