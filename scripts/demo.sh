@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the main demo: TaCQ against RTN,
 # GPTQ and SpQR-style selection at 2 and 3 bits (+ 0.35% 16-bit weights) on the
-# bundled fixture model, calibrated on `arith`, evaluated on all three tasks.
+# bundled fixture model, calibrated on `arith` with three calibration draws
+# (seeds 0-2), evaluated on all three tasks: mean ± sd per metric, then each
+# method's paired difference from GPTQ (95 % t-interval, wins/3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,7 +12,7 @@ cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTCQ_BUILD_TESTS=OFF -DTCQ_BUILD_
 cmake --build "$B" -j2 --target tcq-llama2c >/dev/null
 F=examples/fixture
 exec "$B"/examples/llama2c/tcq-llama2c compare --model $F/model/model.bin \
-  --calib $F/data/arith.calib.txt --samples 128 --seed 0 \
-  --methods rtn,gptq,spqr,tacq --bits 2,3 --ratio 0.0035 \
+  --calib $F/data/arith.calib.txt --samples 128 --seeds 0-2 \
+  --methods rtn,gptq,spqr,tacq --bits 2,3 --ratio 0.0035 --baseline gptq \
   --task arith=$F/data/arith.valid.txt --task gsm8k=$F/data/gsm8k.valid.txt \
   --task shakespeare=$F/data/shakespeare.valid.txt "$@"

@@ -29,6 +29,10 @@ function(_l2c_cli_tests)
             --task arith=${_fx}/data/arith.valid.txt --task gsm8k=${_fx}/data/gsm8k.valid.txt --threads 2)
   set_tests_properties(llama2c_e2e_compare PROPERTIES
     PASS_REGULAR_EXPRESSION "\\| TaCQ \\| 2 \\+ 0\\.3[0-9]% \\| 2\\.20[0-9]+ \\| 1\\.[0-9]+ \\| 1\\.[0-9]+ \\| 0\\.[0-9]+ \\|")
+  # compare over two calibration seeds: mean ± sd, paired rows, per-seed JSON, bad --seeds
+  add_test(NAME llama2c_e2e_compare_seeds
+    COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:tcq-llama2c> -DFX=${_fx} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/l2c_seeds
+            -P ${PROJECT_SOURCE_DIR}/tests/scripts/llama2c_compare_seeds.cmake)
   # quantize → tcq file → eval from the file
   add_test(NAME llama2c_e2e_quantize_eval
     COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:tcq-llama2c> -DFX=${_fx} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/l2c_e2e

@@ -3,6 +3,8 @@
 #include <random>
 #include <vector>
 
+#include "tcq/core/half.hpp"
+#include "tcq/pack/packed_matrix.hpp"
 #include "tcq/pipeline/pipeline.hpp"
 
 namespace {
@@ -169,4 +171,125 @@ TEST_CASE("pipeline: RTN baseline and bad options") {
     CHECK_THROWS_WITH_AS(p.run(wanda_rtn), doctest::Contains("needs diag H"), tcq::error);
     CHECK_THROWS_AS((void)tcq::parse_quant_method("foo"), tcq::error);
     CHECK(tcq::parse_quant_method("spqr") == tcq::quant_method::spqr);
+}
+
+TEST_CASE("pipeline: the contrast cache key covers every solve option") {
+    chain_model m;
+    tcq::pipeline p(m);
+    auto o = opts(tcq::quant_method::spqr, 2);
+    (void)p.run(o);
+    index_t c = m.captures;
+    CHECK(c == 4);  // contrast + final pass
+    auto again = [&](const tcq::pipeline_options& x, bool new_contrast) {
+        const auto r = p.run(x);
+        CHECK(m.captures - c == (new_contrast ? 4 : 2));
+        c = m.captures;
+        return r;
+    };
+    auto o2 = o;
+    o2.method = tcq::quant_method::tacq;
+    o2.kept_format = tcq::value_format::bf16;
+    o2.outliers = tcq::budget::of_ratio(0.1);
+    (void)again(o2, false);  // method, budget, 16-bit format: same contrast
+    auto d = o;
+    d.gptq.hinv.damping.relative = 0.5;
+    const auto damped = again(d, true);
+    auto gf = o;
+    gf.gptq.group_fit_mode = tcq::group_fit::fresh;
+    (void)again(gf, true);
+    auto pr = o;
+    pr.gptq.hinv.precision = tcq::factor_precision::fp64;
+    (void)again(pr, true);
+    auto hm = o;
+    hm.gptq.hinv.method = tcq::hinv_method::torch;
+    (void)again(hm, true);
+    auto rt = o;
+    rt.gptq.hinv.damping.max_retries = 2;
+    (void)again(rt, true);
+    (void)again(d, false);  // cached now
+    // a damped run from the cache equals one on a fresh pipeline
+    chain_model m2;
+    tcq::pipeline p2(m2);
+    const auto fresh = p2.run(d);
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(fresh.layers[i].kept == damped.layers[i].kept);
+        CHECK(fresh.layers[i].values == damped.layers[i].values);
+    }
+}
+
+TEST_CASE("pipeline: kept weights are written back as their stored 16-bit values") {
+    for (const auto f : {tcq::value_format::fp16, tcq::value_format::bf16}) {
+        chain_model m;
+        tcq::pipeline p(m);
+        auto o = opts(tcq::quant_method::tacq, 2);
+        o.kept_format = f;
+        const auto r = p.run(o);
+        CHECK(r.kept_format == f);
+        index_t n = 0;
+        for (std::size_t l = 0; l < 2; ++l) {
+            const auto& q = r.layers[l];
+            const auto& w = l == 0 ? m.w1 : m.w2;
+            for (index_t i = 0; i < q.rows * q.cols; ++i) {
+                CHECK(w[static_cast<std::size_t>(i)] == q.values[static_cast<std::size_t>(i)]);
+                if (q.kept.size() && q.kept.test(i)) {
+                    ++n;
+                    const float v = q.values[static_cast<std::size_t>(i)];
+                    CHECK(v == tcq::decode_value(tcq::encode_value(v, f), f));
+                }
+            }
+        }
+        CHECK(n == r.kept);
+        CHECK(n > 0);
+    }
+}
+
+TEST_CASE("pipeline: the GPTQ method reuses the GPTQ contrast pass (and vice versa)") {
+    chain_model m;
+    tcq::pipeline p(m);
+    (void)p.run(opts(tcq::quant_method::tacq, 3));
+    const index_t c = m.captures;  // contrast + final
+    const auto g = p.run(opts(tcq::quant_method::gptq, 3));
+    CHECK(m.captures == c);  // no pass at all
+    chain_model m2;
+    tcq::pipeline p2(m2);
+    const auto fresh = p2.run(opts(tcq::quant_method::gptq, 3));
+    CHECK(m2.captures == 2);
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(g.layers[i].values == fresh.layers[i].values);
+        CHECK(g.layers[i].codes == fresh.layers[i].codes);
+        CHECK(g.reports[i].loss == fresh.reports[i].loss);
+    }
+    CHECK(m.w1 == m2.w1);  // the model holds the GPTQ values
+    CHECK(m.w2 == m2.w2);
+    (void)p2.run(opts(tcq::quant_method::spqr, 3));  // the gptq run's pass serves as the contrast
+    CHECK(m2.captures == 4);
+}
+
+TEST_CASE("pipeline: experiment switches (per-sample Hessians, fp32 scales)") {
+    chain_model m;
+    tcq::pipeline p(m);
+    auto o = opts(tcq::quant_method::gptq, 3);
+    o.hessian_per_sample = true;
+    const auto r = p.run(o);
+    // by hand, one Hessian update per sample, as the reference's loop
+    tcq::gptq_options g;
+    g.grid.bits = 3;
+    g.grid.fp16_scale = true;
+    g.keep_losses = false;
+    g.name = "l1";
+    tcq::hessian_accumulator<float> H1(m.d0);
+    chain_model fresh;
+    for (index_t s = 0; s < fresh.S; ++s) H1.add(tcq::make_view<const float>(fresh.x[s].data(), fresh.T, fresh.d0));
+    const auto q1 = tcq::gptq_quantize(tcq::make_view<const float>(fresh.w1.data(), fresh.d1, fresh.d0), H1, g);
+    CHECK(r.reports[0].loss == q1.report.total_loss);
+    CHECK(r.layers[0].values == q1.q.values);
+
+    auto f = opts(tcq::quant_method::gptq, 3);
+    f.fp16_scales = false;
+    const auto r32 = p.run(f);
+    CHECK_FALSE(r32.grid.fp16_scale);
+    bool off_fp16 = false;
+    for (const auto& gp : r32.layers[0].grid.params) off_fp16 |= gp.scale != tcq::round_to_half(gp.scale);
+    CHECK(off_fp16);
+    CHECK_THROWS_WITH_AS((void)tcq::pack(r32.layers[0]), doctest::Contains("not a positive fp16 value"), tcq::error);
 }

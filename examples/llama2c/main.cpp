@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -14,6 +16,9 @@
 #include "l2c.hpp"
 #include "tcq_adapter.hpp"
 #include "tcq_file.hpp"
+#include "tcq/io/atomic_file.hpp"
+#include "tcq/pipeline/comparison.hpp"
+#include "tcq/pipeline/seed_list.hpp"
 
 namespace {
 
@@ -104,14 +109,37 @@ std::vector<std::string> split_list(const std::string& s) {
     return out;
 }
 
-/// Calibration windows: --samples windows of 256 tokens at seeded random
-/// offsets, an equal share from every --calib file.
-l2c::token_batch calibration(const parsed& p, std::vector<std::string>& texts) {
+/// The --calib texts.
+std::vector<std::string> calibration_texts(const parsed& p) {
+    std::vector<std::string> texts;
     for (const auto& f : p.values("calib")) texts.push_back(l2c::read_text(f));
+    return texts;
+}
+
+/// Calibration windows of draw `seed`: --samples windows of 256 tokens at
+/// seeded random offsets, an equal share from every --calib text.
+l2c::token_batch calibration(const parsed& p, const std::vector<std::string>& texts, std::uint64_t seed) {
     std::vector<std::string_view> views(texts.begin(), texts.end());
     const auto n = p.integer("samples", 128, 1, 1 << 20);
-    const auto seed = static_cast<std::uint64_t>(p.integer("seed", 0, 0, (1ll << 62)));
     return l2c::sample_mix(views, n, seed);
+}
+
+/// --seed S (default 0).
+std::uint64_t single_seed(const parsed& p) { return static_cast<std::uint64_t>(p.integer("seed", 0, 0, (1ll << 62) - 1)); }
+
+/// True-sequential GPTQ (the paper's setting) unless --whole-block.
+bool true_sequential(const parsed& p) {
+    if (p.flag("whole-block") && p.flag("true-sequential"))
+        throw usage_error("give --true-sequential or --whole-block, not both");
+    return !p.flag("whole-block");
+}
+
+/// --kept-format fp16|bf16 (default fp16).
+tcq::value_format kept_format(const parsed& p) {
+    const auto f = p.value_or("kept-format", "fp16");
+    if (f == "fp16") return tcq::value_format::fp16;
+    if (f == "bf16") return tcq::value_format::bf16;
+    throw usage_error("--kept-format: '" + f + "' is not fp16 or bf16");
 }
 
 /// Pipeline options from the shared quantization flags.
@@ -122,6 +150,9 @@ tcq::pipeline_options quant_options(const parsed& p, tcq::quant_method m, int bi
     o.gptq.grid.group_size = p.integer("group", 0, 0, 1 << 20);
     o.gptq.act_order = p.flag("act-order");
     o.rtn_contrast = p.flag("rtn-contrast");
+    o.kept_format = kept_format(p);
+    o.hessian_per_sample = p.flag("hessian-per-sample");
+    o.fp16_scales = !p.flag("fp32-scales");
     o.pol = pol;
     if (p.value("ratio") && p.value("target-bpw")) throw usage_error("give --ratio or --target-bpw, not both");
     if (const auto t = p.value("target-bpw")) {
@@ -145,23 +176,25 @@ const std::vector<option> quant_flags = {
     {"target-bpw", "X", "instead of --ratio: the largest budget whose exact packed size is <= X bits/weight"},
     {"act-order", "", "GPTQ act-order"},
     {"rtn-contrast", "", "contrast Q(W) from RTN instead of sequential GPTQ (cheaper)"},
-    {"true-sequential", "", "quantize each block in four sub-stages (q/k/v, o, w1/w3, w2)"},
+    {"true-sequential", "", "quantize each block in four sub-stages (q/k/v, o, w1/w3, w2): the default, as the paper"},
+    {"whole-block", "", "instead: capture each block once and quantize its seven matrices on the same inputs"},
+    {"kept-format", "F", "16-bit type of the kept weights: fp16 (default) or bf16 (as the paper stores them)"},
     opt_threads};
 
 int run_quantize(const parsed& p) {
     const auto pol = policy(p);
     auto m = l2c::load_checkpoint(*p.value("model"));
-    std::vector<std::string> texts;
-    const auto calib = calibration(p, texts);
+    const auto texts = calibration_texts(p);
+    const auto calib = calibration(p, texts, single_seed(p));
     const auto method = tcq::parse_quant_method(p.value_or("method", "tacq"));
     const int bits = static_cast<int>(p.integer("bits", 3, 1, 8));
-    l2c::tcq_adapter ad(m, calib, pol, p.flag("true-sequential"));
+    l2c::tcq_adapter ad(m, calib, pol, true_sequential(p));
     tcq::pipeline pipe(ad);
     const auto r = pipe.run(quant_options(p, method, bits, pol));
     tcq::file_metadata meta;
     meta.calibration = std::to_string(calib.count) + " windows of 256 tokens from";
     for (const auto& f : p.values("calib")) meta.calibration += " " + f;
-    meta.calibration += ", seed " + p.value_or("seed", "0");
+    meta.calibration += ", seed " + std::to_string(single_seed(p));
     const double bpw = l2c::save_tcq(r, meta, *p.value("out"), pol);
     std::printf("| layer | rows | cols | 16-bit weights | GPTQ loss | damping |\n|---|---|---|---|---|---|\n");
     for (const auto& l : r.reports)
@@ -178,40 +211,48 @@ int run_quantize(const parsed& p) {
     return 0;
 }
 
-/// Evaluation results of one model on every task.
-struct eval_row {
-    std::vector<double> loss;
-    std::string acc = "—";
-};
-
-eval_row evaluate(const l2c::model& m, const std::vector<std::pair<std::string, std::string>>& tasks,
-                  const std::vector<std::string>& texts, const parsed& p, const tcq::exec_policy& pol) {
-    eval_row row;
+/// Metric values of one model on every task: the loss of each, then the
+/// exact-match accuracy on the first arith task (when there is one).
+std::vector<double> evaluate(const l2c::model& m, const std::vector<std::pair<std::string, std::string>>& tasks,
+                             const std::vector<std::string>& texts, const parsed& p, const tcq::exec_policy& pol) {
+    std::vector<double> v;
     const auto windows = p.integer("eval-windows", l2c::eval_max_windows, 1, 1 << 20);
     const auto problems = p.integer("eval-problems", l2c::eval_max_problems, 1, 1 << 20);
-    for (std::size_t i = 0; i < tasks.size(); ++i) {
-        row.loss.push_back(l2c::task_loss(m, texts[i], pol, tasks[i].second, windows).loss);
-        if (l2c::is_arith_text(texts[i]) && row.acc == "—") {
-            const auto a = l2c::arith_accuracy(m, texts[i], pol, tasks[i].second, problems);
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%.3f", a.accuracy());
-            row.acc = buf;
+    for (std::size_t i = 0; i < tasks.size(); ++i) v.push_back(l2c::task_loss(m, texts[i], pol, tasks[i].second, windows).loss);
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+        if (l2c::is_arith_text(texts[i])) {
+            v.push_back(l2c::arith_accuracy(m, texts[i], pol, tasks[i].second, problems).accuracy());
+            break;
         }
-    }
-    return row;
+    return v;
 }
 
 int run_compare(const parsed& p) {
     const auto pol = policy(p);
     const auto base = l2c::load_checkpoint(*p.value("model"));
-    std::vector<std::string> calib_texts;
-    const auto calib = calibration(p, calib_texts);
+    const auto calib_texts = calibration_texts(p);
+    if (p.value("seed") && p.value("seeds")) throw usage_error("give --seed or --seeds, not both");
+    std::vector<std::uint64_t> seeds{single_seed(p)};
+    if (const auto s = p.value("seeds")) {
+        try {
+            seeds = tcq::parse_seed_list(*s);
+        } catch (const tcq::error& e) {
+            throw usage_error(std::string("--seeds: ") + e.what());
+        }
+    }
     std::vector<std::pair<std::string, std::string>> tasks;
     std::vector<std::string> texts;
+    std::vector<tcq::comparison_metric> metrics;
     for (const auto& t : p.values("task")) {
         tasks.push_back(split_task(t));
         texts.push_back(l2c::read_text(tasks.back().second));
+        metrics.push_back({"loss " + tasks.back().first, tcq::better::lower, 4});
     }
+    for (const auto& t : texts)
+        if (l2c::is_arith_text(t)) {
+            metrics.push_back({"arith acc", tcq::better::higher, 3});
+            break;
+        }
     std::vector<tcq::quant_method> methods;
     for (const auto& s : split_list(p.value_or("methods", "rtn,gptq,spqr,tacq"))) methods.push_back(tcq::parse_quant_method(s));
     std::vector<int> bit_list;
@@ -220,37 +261,59 @@ int run_compare(const parsed& p) {
         if (b < 1 || b > 8) throw usage_error("--bits: '" + s + "' is not a bit width in 1-8");
         bit_list.push_back(b);
     }
-    std::string header = "| method | bits | bits/weight |", rule = "|---|---|---|";
-    for (const auto& [name, file] : tasks) {
-        header += " loss " + name + " |";
-        rule += "---|";
-    }
-    header += " arith acc | time (s) |";
-    rule += "---|---|";
-    auto print_row = [&](const std::string& method, const std::string& bits, double bpw, const eval_row& e, double secs) {
-        std::printf("| %s | %s | %.4f |", method.c_str(), bits.c_str(), bpw);
-        for (double l : e.loss) std::printf(" %.4f |", l);
-        std::printf(" %s | %s |\n", e.acc.c_str(), secs > 0 ? std::to_string(secs).substr(0, std::to_string(secs).find('.') + 3).c_str() : "—");
-        std::fflush(stdout);
+    const auto baseline = tcq::parse_quant_method(p.value_or("baseline", "gptq"));
+    bool have_baseline = false;
+    for (auto m : methods) have_baseline |= m == baseline;
+    if (p.value("baseline") && !have_baseline)
+        throw usage_error("--baseline " + std::string(tcq::to_string(baseline)) + " is not among --methods");
+    const auto json = p.value("json");
+    tcq::comparison cmp(metrics);
+    auto say = [&](const tcq::comparison_run& r) {
+        std::fprintf(stderr, "[compare] %s%s at %s:", r.seed ? ("seed " + std::to_string(*r.seed) + ": ").c_str() : "",
+                     r.display.c_str(), r.label.c_str());
+        for (std::size_t k = 0; k < metrics.size(); ++k)
+            std::fprintf(stderr, " %s %.4f", metrics[k].name.c_str(), r.values[k]);
+        std::fprintf(stderr, " (%.1fs)\n", r.seconds);
     };
-    std::fprintf(stderr, "[compare] %lld calibration windows; evaluating fp32\n", static_cast<long long>(calib.count));
-    std::printf("%s\n%s\n", header.c_str(), rule.c_str());
-    print_row("fp32", "32", 32.0, evaluate(base, tasks, texts, p, pol), 0);
+    auto save = [&] {
+        if (json)
+            tcq::write_atomically(*json, "--json '" + *json + "'", [&](std::ostream& f) {
+                f << cmp.json(have_baseline ? std::optional<std::string_view>(tcq::to_string(baseline)) : std::nullopt);
+            });
+    };
+    std::fprintf(stderr, "[compare] %zu seed(s); evaluating fp32\n", seeds.size());
+    cmp.add({"fp32", "fp32", 32, "32", std::nullopt, 32.0, 0, evaluate(base, tasks, texts, p, pol)});
+    say(cmp.runs().back());
     auto m = base;
-    l2c::tcq_adapter ad(m, calib, pol, p.flag("true-sequential"));
-    tcq::pipeline pipe(ad);
-    for (int bits : bit_list)
-        for (auto method : methods) {
-            std::fprintf(stderr, "[compare] %s at %d bits\n", std::string(tcq::display_name(method)).c_str(), bits);
-            const auto r = pipe.run(quant_options(p, method, bits, pol));
-            const bool outliers = r.kept > 0;
-            char label[64];
-            std::snprintf(label, sizeof label, outliers ? "%d + %.2f%%" : "%d", bits,
-                          100.0 * static_cast<double>(r.kept) / static_cast<double>(r.bits.weights));
-            // Cached phases count in every run that uses them: time is what one run alone costs.
-            const double secs = r.seconds_gradients + r.seconds_contrast + r.seconds_scores + r.seconds_select + r.seconds_final;
-            print_row(std::string(tcq::display_name(method)), label, r.bits.per_weight(), evaluate(m, tasks, texts, p, pol), secs);
-        }
+    for (const auto seed : seeds) {
+        // One pipeline per calibration draw: gradients and contrasts are cached
+        // within it, so each is computed once per seed (and per grid).
+        m = base;
+        const auto calib = calibration(p, calib_texts, seed);
+        l2c::tcq_adapter ad(m, calib, pol, true_sequential(p));
+        tcq::pipeline pipe(ad);
+        for (int bits : bit_list)
+            for (auto method : methods) {
+                std::fprintf(stderr, "[compare] seed %llu: %s at %d bits, %lld calibration windows\n",
+                             static_cast<unsigned long long>(seed), std::string(tcq::display_name(method)).c_str(), bits,
+                             static_cast<long long>(calib.count));
+                const auto r = pipe.run(quant_options(p, method, bits, pol));
+                char label[64];
+                std::snprintf(label, sizeof label, r.kept > 0 ? "%d + %.2f%%" : "%d", bits,
+                              100.0 * r.bits.ratio(static_cast<std::uint64_t>(r.kept)));
+                // Cached phases count in every run that uses them: time is what one run alone costs.
+                const double secs =
+                    r.seconds_gradients + r.seconds_contrast + r.seconds_scores + r.seconds_select + r.seconds_final;
+                cmp.add({std::string(tcq::to_string(method)), std::string(tcq::display_name(method)), bits, label, seed,
+                         r.bits.per_weight(), secs, evaluate(m, tasks, texts, p, pol)});
+                say(cmp.runs().back());
+            }
+        save();  // partial results survive an interrupted run
+    }
+    std::printf("%s", cmp.summary_markdown().c_str());
+    if (have_baseline && methods.size() > 1)
+        std::printf("\n%s", cmp.paired_markdown(tcq::to_string(baseline), tcq::display_name(baseline)).c_str());
+    std::fflush(stdout);
     return 0;
 }
 
@@ -263,8 +326,14 @@ std::vector<command> commands() {
                               {"out", "FILE", "tcq file to write", false, true}}),
          run_quantize},
         {"compare",
-         "run several methods and bit widths on one calibration set and print a markdown table",
+         "run several methods and bit widths on one or more calibration draws; print mean ± sd per metric "
+         "and each method's paired difference from a baseline",
          concat(quant_flags, {{"methods", "LIST", "comma-separated methods (default rtn,gptq,spqr,tacq)"},
+                              {"seeds", "LIST", "calibration seeds, e.g. 0-9 or 0,2,5 (instead of --seed): every method runs on each draw"},
+                              {"baseline", "NAME", "method the paired section subtracts (default gptq)"},
+                              {"json", "FILE", "write every per-seed number and the paired statistics as JSON"},
+                              {"hessian-per-sample", "", "experiment: update each Hessian once per sample (the reference's order)"},
+                              {"fp32-scales", "", "experiment: keep fp32 grid scales (not packable; evaluation only)"},
                               {"bits", "LIST", "comma-separated bit widths (default 2,3)"},
                               {"task", "NAME=FILE", "a text file to evaluate, named NAME in the table", true, true},
                               {"eval-windows", "N", "windows per task loss (default 64)"},

@@ -17,12 +17,13 @@
 namespace l2c {
 
 /// The calibration batch run through a llama2c model for tcq's pipeline.
-/// Stages are transformer blocks; with `true_sequential` each block is split
+/// Stages are transformer blocks; with `true_sequential` (the default, as the
+/// paper's GPTQ runs) each block is split
 /// into its four input groups ({wq,wk,wv}, {wo}, {w1,w3}, {w2}), so e.g. wo is
 /// quantized on inputs produced by the already-quantized wq/wk/wv.
 class tcq_adapter final : public tcq::model_adapter {
 public:
-    tcq_adapter(model& m, const token_batch& calib, const tcq::exec_policy& pol, bool true_sequential = false)
+    tcq_adapter(model& m, const token_batch& calib, const tcq::exec_policy& pol, bool true_sequential = true)
         : m_(m), calib_(calib), pol_(pol), true_seq_(true_sequential) {
         tcq::require(calib.count > 0 && calib.length >= 2, "tcq_adapter: calibration batch of ", calib.count,
                      " sequences of ", calib.length, " tokens is too small");

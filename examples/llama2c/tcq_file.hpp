@@ -15,12 +15,13 @@
 
 namespace l2c {
 
-/// Packs every layer of `r` and writes one tcq file; returns the exact bits per weight stored.
+/// Packs every layer of `r` (16-bit weights in r.kept_format) and writes one
+/// tcq file; returns the exact bits per weight stored.
 inline double save_tcq(const tcq::pipeline_result& r, tcq::file_metadata meta, const std::filesystem::path& path,
                        const tcq::exec_policy& pol) {
     std::vector<tcq::packed_matrix> packed;
     packed.reserve(r.layers.size());
-    for (const auto& q : r.layers) packed.push_back(tcq::pack(q, {}, pol));
+    for (const auto& q : r.layers) packed.push_back(tcq::pack(q, {r.kept_format}, pol));
     meta.method = std::string(tcq::to_string(r.method));
     meta.bits = r.grid.bits;
     meta.budget = r.bits.ratio(static_cast<std::uint64_t>(r.kept));

@@ -5,25 +5,30 @@
 ///  1. per-sample gradients at the fp32 weights → Σ|g| (and Σg² for Fisher);
 ///  2. contrast Q(W): sequential GPTQ at the base bits, no 16-bit weights
 ///     (or RTN, a cheaper option), also giving U_jj (SpQR) and diag H (Wanda);
+///     the GPTQ method's result is this pass, so it is computed once for both;
 ///  3. scores, then one exact top-k under the budget (global by default);
 ///  4. the final sequential GPTQ pass with the mask; 16-bit weights keep
-///     their error-updated values.
+///     their error-updated values, rounded to the stored 16-bit format, so
+///     the model left behind is exactly the one a tcq file holds.
 /// Gradients and contrasts are cached, so comparing methods on one model
 /// recomputes neither. The engine supplies a model_adapter.
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <bit>
 #include <optional>
 #include <string>
-#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
 #include "tcq/gptq/solver.hpp"
+#include "tcq/pack/outliers.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/quant/rtn.hpp"
@@ -39,16 +44,25 @@ struct pipeline_options {
     /// Method to run (TaCQ by default).
     quant_method method = quant_method::tacq;
     /// Base grid and GPTQ settings (bits, group, MSE search, damping, act-order…).
-    /// The pipeline forces grid.fp16_scale on, so the result packs exactly.
+    /// The pipeline sets grid.fp16_scale from fp16_scales (on by default, so the result packs exactly).
     gptq_options gptq{};
     /// How many weights stay in 16-bit (ignored by rtn and gptq).
     budget outliers = budget::tacq_default();
+    /// Storage type of the 16-bit weights; the written-back values are rounded to it.
+    value_format kept_format = value_format::fp16;
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
     /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, docs/algorithms.md §1 step 2).
     bool rtn_contrast = false;
     /// Accumulate Hessians in fp64.
     bool hessian_fp64 = false;
+    /// Update each Hessian once per calibration sample, as the reference's
+    /// sequential loop does, instead of once per ~32 MB of stacked samples
+    /// (same formula, other rounding; slower for small samples).
+    bool hessian_per_sample = false;
+    /// false: keep fp32 grid scales (an experiment; such a result cannot be
+    /// packed, so it is only for evaluation). The default rounds them to fp16.
+    bool fp16_scales = true;
     /// Seed of the `random` baseline.
     std::uint64_t seed = 0;
     /// Threads for every phase; results do not depend on it.
@@ -73,6 +87,7 @@ struct layer_report {
 struct pipeline_result {
     quant_method method = quant_method::tacq;  ///< method that ran
     grid_spec grid{};                          ///< base grid (fp16 scales)
+    value_format kept_format = value_format::fp16;  ///< 16-bit type the kept values are rounded to
     bool act_order = false;                    ///< GPTQ act-order was on
     std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
@@ -114,11 +129,12 @@ public:
     pipeline_result run(const pipeline_options& opt_in) {
         const auto t0 = clock::now();
         pipeline_options opt = opt_in;
-        opt.gptq.grid.fp16_scale = true;
+        opt.gptq.grid.fp16_scale = opt.fp16_scales;
         opt.gptq.validate();
         pipeline_result res;
         res.method = opt.method;
         res.grid = opt.gptq.grid;
+        res.kept_format = opt.kept_format;
         res.act_order = opt.gptq.act_order;
         for (const auto& l : layers_) res.names.push_back(l.name);
 
@@ -140,12 +156,23 @@ public:
                 res.layers.push_back(rtn_quantize(original_view(i), opt.gptq.grid, {}, opt.pol));
                 write_back(i, res.layers.back());
             }
+        } else if (opt.method == quant_method::gptq) {
+            // Plain GPTQ is exactly the GPTQ contrast pass: take it from the cache.
+            auto o = opt;
+            o.rtn_contrast = false;
+            const auto& c = contrast_for(o);
+            for (std::size_t i = 0; i < layers_.size(); ++i) {
+                res.layers.push_back(c.pass[i].q);
+                write_back(i, res.layers.back());
+            }
+            fill_reports(res, c.pass);
+            res.seconds_final = c.seconds;  // what this run costs alone
         } else {
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
             for (auto& r : pass) res.layers.push_back(std::move(r.q));
             fill_reports(res, pass);
         }
-        res.seconds_final = seconds(t);
+        if (opt.method != quant_method::gptq) res.seconds_final = seconds(t);
         if (res.reports.empty())
             for (std::size_t i = 0; i < layers_.size(); ++i)
                 res.reports.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols(), 0, 0, 0, 0, 0});
@@ -180,10 +207,11 @@ private:
         double seconds = 0;
     };
     struct contrast {
-        std::vector<std::vector<float>> q;       ///< Q(W) per layer
-        std::vector<std::vector<float>> u_diag;  ///< U_jj per layer (GPTQ contrast only)
+        std::vector<gptq_result> pass;           ///< GPTQ contrast: the unmasked pass (Q(W), U_jj), also the gptq method's result
+        std::vector<std::vector<float>> q;       ///< RTN contrast: Q(W) per layer
         std::vector<std::vector<float>> h_diag;  ///< diag H per layer (GPTQ contrast only)
         double seconds = 0;
+        [[nodiscard]] const std::vector<float>& values(std::size_t i) const { return pass.empty() ? q[i] : pass[i].q.values; }
     };
 
     matrix_view<const float> original_view(std::size_t i) const {
@@ -219,12 +247,37 @@ private:
         return *grads_;
     }
 
-    /// Q(W), U_jj and diag H at the run's base grid (cached per grid and GPTQ settings).
+    /// Cache key of a contrast: every option the contrast pass reads (the
+    /// whole grid spec and GPTQ solve, inverse-Hessian settings included), as
+    /// exact bits. Method, budget, scope, seed, 16-bit format and threads do not
+    /// change Q(W), U_jj or diag H. A new field of grid_spec / gptq_options /
+    /// hinv_options that changes the solve must be added here.
+    static std::string contrast_key(const pipeline_options& o) {
+        const auto& g = o.gptq;
+        const auto& d = g.hinv.damping;
+        std::string k;
+        auto put = [&](auto v) {
+            if constexpr (std::is_same_v<decltype(v), double>)
+                k += std::to_string(std::bit_cast<std::uint64_t>(v));
+            else if constexpr (std::is_same_v<decltype(v), float>)
+                k += std::to_string(std::bit_cast<std::uint32_t>(v));
+            else
+                k += std::to_string(static_cast<long long>(v));
+            k += ',';
+        };
+        put(g.grid.bits), put(g.grid.symmetric), put(g.grid.group_size), put(g.grid.mse.enabled), put(g.grid.mse.norm);
+        put(g.grid.mse.grid), put(g.grid.mse.max_shrink), put(g.grid.fp16_scale);
+        put(g.block_size), put(g.act_order), put(g.static_groups), put(static_cast<int>(g.group_fit_mode));
+        put(d.relative), put(d.max_retries), put(d.growth), put(d.retry_floor);
+        put(static_cast<int>(g.hinv.precision)), put(static_cast<int>(g.hinv.method));
+        put(o.rtn_contrast), put(o.hessian_fp64), put(o.hessian_per_sample);
+        return k;
+    }
+
+    /// Q(W), U_jj and diag H at the run's base grid (cached per contrast_key).
     const contrast& contrast_for(const pipeline_options& opt) {
         const auto& gs = opt.gptq.grid;
-        const auto key = std::make_tuple(gs.bits, gs.symmetric, gs.group_size, gs.mse.enabled, gs.mse.norm, gs.mse.grid,
-                                         gs.mse.max_shrink, opt.rtn_contrast, opt.gptq.act_order, opt.gptq.static_groups,
-                                         opt.gptq.block_size, opt.hessian_fp64);
+        const auto key = contrast_key(opt);
         if (auto it = contrasts_.find(key); it != contrasts_.end()) return it->second;
         const auto t = clock::now();
         contrast c;
@@ -232,11 +285,7 @@ private:
             for (std::size_t i = 0; i < layers_.size(); ++i)
                 c.q.push_back(rtn_quantize(original_view(i), gs, {}, opt.pol).values);
         } else {
-            auto pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
-            for (auto& r : pass) {
-                c.q.push_back(std::move(r.q.values));
-                c.u_diag.push_back(std::move(r.report.u_diag));
-            }
+            c.pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
         }
         restore();
         c.seconds = seconds(t);
@@ -253,8 +302,8 @@ private:
             score_inputs in;
             in.W = original_view(i);
             if (c) {
-                in.Q = {c->q[i].data(), R, C};
-                if (!c->u_diag.empty()) in.u_diag = c->u_diag[i];
+                in.Q = {c->values(i).data(), R, C};
+                if (!c->pass.empty()) in.u_diag = c->pass[i].report.u_diag;
                 if (!c->h_diag.empty()) in.h_diag = c->h_diag[i];
             }
             if (grads_) {
@@ -355,7 +404,10 @@ private:
             const index_t c = st.H.cols();
             require(X.cols() == c, "pipeline: input of '", layers_[static_cast<std::size_t>(layer)].name, "' has ",
                     X.cols(), " columns, the weight has ", c);
-            if (sample != st.last_sample) ++st.staged;
+            if (sample != st.last_sample) {
+                if (opt.hessian_per_sample) st.flush(opt.pol);
+                ++st.staged;
+            }
             st.last_sample = sample;
             for (index_t r = 0; r < X.rows(); ++r) st.rows.insert(st.rows.end(), X.row(r), X.row(r) + c);
             if (st.rows.size() * sizeof(float) >= stage_bytes) st.flush(opt.pol);
@@ -368,6 +420,7 @@ private:
             g.keep_losses = false;
             const mask none;
             out[i] = gptq_quantize(matrix_view<const float>(original_view(i)), Hi, g, masks ? (*masks)[i] : none, opt.pol);
+            if (masks) round_kept(out[i].q, opt.kept_format, layers_[i].name);
             write_back(i, out[i].q);
             if (h_diag) {
                 const auto hv = Hi.view();
@@ -375,6 +428,21 @@ private:
                 d.resize(static_cast<std::size_t>(hv.cols()));
                 for (index_t j = 0; j < hv.cols(); ++j) d[static_cast<std::size_t>(j)] = static_cast<float>(hv(j, j));
             }
+        }
+    }
+
+    /// Rounds the kept values to their stored 16-bit type (what pack stores), so
+    /// the later stages and the evaluation see the stored model. After the
+    /// solve: GPTQ compensates no rounding of kept weights (as the reference).
+    static void round_kept(quantized_matrix& q, value_format f, const std::string& name) {
+        if (q.kept.size() == 0) return;
+        for (const auto i : q.kept.indices()) {
+            auto& v = q.values[static_cast<std::size_t>(i)];
+            const float r = decode_value(encode_value(v, f), f);
+            require(std::isfinite(r), "pipeline: kept weight ", v, " of '", name, "' at (", i / q.cols, ", ",
+                    i % q.cols, ") is not finite in ", to_string(f),
+                    f == value_format::fp16 ? "; keep 16-bit weights as bf16" : "");
+            v = r;
         }
     }
 
@@ -390,7 +458,7 @@ private:
     std::vector<linear_layer> layers_;
     std::vector<std::vector<float>> original_;
     std::optional<grads> grads_;
-    std::map<std::tuple<int, bool, index_t, bool, float, int, float, bool, bool, bool, index_t, bool>, contrast> contrasts_;
+    std::map<std::string, contrast> contrasts_;
 };
 
 }  // namespace tcq

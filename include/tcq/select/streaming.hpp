@@ -33,8 +33,8 @@
 #include <span>
 #include <vector>
 
-#include "tcq/core/mask.hpp"
 #include "tcq/core/byte_io.hpp"
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
