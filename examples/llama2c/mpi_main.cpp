@@ -65,7 +65,16 @@ int quantize(tcq::mpi::communicator& comm, const parsed& p) {
         o.outliers = tcq::budget::of_bits_per_weight(std::stod(*t), o.gptq.grid, o.gptq.act_order);
     else
         o.outliers = tcq::budget::of_ratio(std::stod(p.value_or("ratio", "0.0035")));
-    if (lead) o.progress = [](const std::string& s) { std::fprintf(stderr, "[tcq] %s\n", s.c_str()); };
+    // Bytes this rank moved, attributed to the phase named by the last progress line.
+    std::vector<std::pair<std::string, std::uint64_t>> phase_bytes{{"setup", 0}};
+    std::uint64_t mark = 0;
+    o.progress = [&](const std::string& s) {
+        const std::string phase = s.substr(0, s.find(':'));
+        phase_bytes.back().second += comm.bytes_moved() - mark;
+        mark = comm.bytes_moved();
+        if (phase != phase_bytes.back().first) phase_bytes.push_back({phase, 0});
+        if (lead) std::fprintf(stderr, "[tcq] %s\n", s.c_str());
+    };
 
     std::optional<l2c::model> m;
     l2c::token_batch mine;
@@ -107,8 +116,12 @@ int quantize(tcq::mpi::communicator& comm, const parsed& p) {
                 "total %.2fs\n",
                 r.seconds_gradients, r.seconds_contrast, r.seconds_scores, r.seconds_select, r.seconds_final,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::printf("communication (rank 0): %llu collectives, %.3f MB\n", static_cast<unsigned long long>(comm.collectives()),
-                static_cast<double>(comm.bytes_moved()) / 1e6);
+    phase_bytes.back().second += comm.bytes_moved() - mark;
+    std::printf("communication (rank 0, sent + received): %llu collectives, %.3f MB:",
+                static_cast<unsigned long long>(comm.collectives()), static_cast<double>(comm.bytes_moved()) / 1e6);
+    for (const auto& [ph, b] : phase_bytes)
+        if (b) std::printf(" %s %.3f MB;", ph.c_str(), static_cast<double>(b) / 1e6);
+    std::printf("\n");
     return 0;
 }
 

@@ -234,6 +234,8 @@ TEST_CASE("agreement: a shape or kind mismatch is an error on every rank, not a 
     CHECK(at0.size() == (comm.rank() == 0 ? static_cast<std::size_t>(comm.size()) : 0u));
     if (comm.rank() == 0)
         for (int r = 0; r < comm.size(); ++r) CHECK(at0[static_cast<std::size_t>(r)].size() == static_cast<std::size_t>(r + 1));
+    // Nothing moves between ranks on one rank.
+    CHECK((comm.bytes_moved() == 0) == (comm.size() == 1));
 }
 
 TEST_CASE("run_phase: a throw on the last rank reaches every rank with its cause") {

@@ -162,7 +162,9 @@ public:
     [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
     /// Collectives run so far (each agreement counts one).
     [[nodiscard]] std::uint64_t collectives() const noexcept { return seq_; }
-    /// Payload bytes this rank sent plus received through the collectives.
+    /// Payload bytes of the collectives this rank logically sent to or received
+    /// from other ranks (a root's broadcast counts once per other rank; the
+    /// agreements are not counted); 0 on one rank.
     [[nodiscard]] std::uint64_t bytes_moved() const noexcept { return bytes_; }
 
     /// Throws tcq::error naming this rank, `what` and MPI's error string unless rc is MPI_SUCCESS.
@@ -227,7 +229,7 @@ public:
         agree(op::allreduce_sum, v.size(), dtype_id<T>(), 0, what);
         check(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), datatype_of<T>(), MPI_SUM, comm_),
               what);
-        bytes_ += 2 * v.size_bytes();
+        if (size_ > 1) bytes_ += 2 * v.size_bytes();
     }
     /// Element-wise max over ranks, in place.
     template <class T>
@@ -235,7 +237,7 @@ public:
         agree(op::allreduce_max, v.size(), dtype_id<T>(), 0, what);
         check(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), datatype_of<T>(), MPI_MAX, comm_),
               what);
-        bytes_ += 2 * v.size_bytes();
+        if (size_ > 1) bytes_ += 2 * v.size_bytes();
     }
 
     /// Broadcasts v (same size on every rank) from `root`.
@@ -246,7 +248,7 @@ public:
             const std::size_t n = std::min(max_count, v.size() - off);
             check(MPI_Bcast(v.data() + off, static_cast<int>(n), datatype_of<T>(), root, comm_), what);
         }
-        bytes_ += v.size_bytes();
+        count_bcast(v.size_bytes(), root);
     }
 
     /// Broadcasts a byte string of any length from `root` (resized elsewhere).
@@ -259,7 +261,7 @@ public:
             const std::size_t m = std::min(max_count, v.size() - off);
             check(MPI_Bcast(v.data() + off, static_cast<int>(m), MPI_UINT8_T, root, comm_), what);
         }
-        bytes_ += v.size();
+        count_bcast(v.size(), root);
     }
 
     /// Every rank's bytes, in rank order, on every rank.
@@ -284,7 +286,7 @@ public:
                 check(MPI_Bcast(buf.data() + off, static_cast<int>(m), MPI_UINT8_T, r, comm_), what);
             }
         }
-        bytes_ += total;
+        bytes_ += (total - mine.size()) + mine.size() * static_cast<std::size_t>(size_ - 1);
         return out;
     }
 
@@ -325,6 +327,10 @@ public:
     }
 
 private:
+    void count_bcast(std::size_t n, int root) {
+        bytes_ += rank_ == root ? n * static_cast<std::size_t>(size_ - 1) : n;
+    }
+
     static constexpr std::size_t max_count = std::size_t{1} << 30;  // elements per MPI call (int counts)
 
     MPI_Comm comm_ = MPI_COMM_NULL;
