@@ -372,8 +372,10 @@ private:
     /// update is one large GEMM (the reference's add_batch with tmp = samples).
     template <class T>
     struct hessian_stage {
+        /// Makes an empty chunk partial.
         struct maker {
-            index_t cols;
+            index_t cols;  ///< input features
+            /// An empty accumulator.
             hessian_accumulator<T> operator()() const { return hessian_accumulator<T>(cols); }
         };
         hessian_accumulator<T> H;
