@@ -14,6 +14,7 @@
 
 #include "cli.hpp"
 #include "l2c.hpp"
+#include "quant_cli.hpp"
 #include "tcq/mpi/data_parallel.hpp"
 #include "tcq/mpi/guard.hpp"
 #include "tcq_adapter.hpp"
@@ -24,47 +25,33 @@ namespace {
 using l2c::cli::option;
 using l2c::cli::parsed;
 using l2c::cli::usage_error;
+using tcq::index_t;
+
+std::vector<option> with(std::vector<option> a, const std::vector<option>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
 
 const l2c::cli::command quantize_cmd{
     "quantize",
     "data-parallel quantize (TaCQ by default); rank 0 writes the tcq file",
-    {{"model", "FILE", "llama2.c checkpoint (fp32)", false, true},
-     {"calib", "FILE", "calibration text; repeat to mix tasks (equal share each)", true, true},
-     {"samples", "N", "calibration windows of 256 tokens (default 128)"},
-     {"seed", "S", "seed of the calibration window offsets (default 0)"},
-     {"sample-chunk", "N", "windows per accumulation chunk, even (default 8); the result depends on it, "
-                           "never on the rank count"},
-     {"group", "G", "group size (default 0: one grid per row)"},
-     {"ratio", "R", "fraction of the linear weights kept in 16-bit (default 0.0035)"},
-     {"target-bpw", "X", "instead of --ratio: the largest budget whose exact packed size is <= X bits/weight"},
-     {"act-order", "", "GPTQ act-order"},
-     {"rtn-contrast", "", "contrast Q(W) from RTN instead of sequential GPTQ (cheaper)"},
-     {"true-sequential", "", "quantize each block in four sub-stages (q/k/v, o, w1/w3, w2)"},
-     {"method", "NAME", "rtn, gptq, tacq, spqr, magnitude, fisher, grad_delta, wanda, random (default tacq)"},
-     {"bits", "B", "base bit width (default 3)"},
-     {"out", "FILE", "tcq file to write (rank 0)", false, true},
-     {"threads", "N", "worker threads per rank (default: all cores); results do not depend on it"}},
+    with(l2c::quant_cli::quant_flags,
+         {{"sample-chunk", "N", "windows per accumulation chunk, even (default 8); the result depends on it, "
+                                "never on the rank count"},
+          {"method", "NAME", "rtn, gptq, tacq, spqr, magnitude, fisher, grad_delta, wanda, random (default tacq)"},
+          {"bits", "B", "base bit width (default 3)"},
+          {"out", "FILE", "tcq file to write (rank 0)", false, true}}),
     nullptr};
 
 int quantize(tcq::mpi::communicator& comm, const parsed& p) {
     const bool lead = comm.rank() == 0;
     const auto t0 = std::chrono::steady_clock::now();
-    const auto pol = tcq::par(static_cast<int>(p.integer("threads", 0, 0, 1024)));
+    const auto pol = l2c::quant_cli::policy(p);
     const auto chunk = p.integer("sample-chunk", 8, 1, 1 << 20);
     // Chunks of stacked sequences in the engine (l2c::seqs_per_chunk) must not straddle ranks.
     if (chunk % l2c::seqs_per_chunk) throw usage_error("--sample-chunk must be a multiple of 2");
-    tcq::pipeline_options o;
-    o.method = tcq::parse_quant_method(p.value_or("method", "tacq"));
-    o.gptq.grid.bits = static_cast<int>(p.integer("bits", 3, 1, 8));
-    o.gptq.grid.group_size = p.integer("group", 0, 0, 1 << 20);
-    o.gptq.act_order = p.flag("act-order");
-    o.rtn_contrast = p.flag("rtn-contrast");
-    o.pol = pol;
-    if (p.value("ratio") && p.value("target-bpw")) throw usage_error("give --ratio or --target-bpw, not both");
-    if (const auto t = p.value("target-bpw"))
-        o.outliers = tcq::budget::of_bits_per_weight(std::stod(*t), o.gptq.grid, o.gptq.act_order);
-    else
-        o.outliers = tcq::budget::of_ratio(std::stod(p.value_or("ratio", "0.0035")));
+    auto o = l2c::quant_cli::quant_options(p, tcq::parse_quant_method(p.value_or("method", "tacq")),
+                                          static_cast<int>(p.integer("bits", 3, 1, 8)), pol);
     // Bytes this rank moved, attributed to the phase named by the last progress line.
     std::vector<std::pair<std::string, std::uint64_t>> phase_bytes{{"setup", 0}};
     std::uint64_t mark = 0;
@@ -82,14 +69,12 @@ int quantize(tcq::mpi::communicator& comm, const parsed& p) {
     tcq::mpi::run_phase(comm, "load", [&] {
         m.emplace(l2c::load_checkpoint(*p.value("model")));
         std::vector<std::string> texts;
-        for (const auto& f : p.values("calib")) texts.push_back(l2c::read_text(f));
-        std::vector<std::string_view> views(texts.begin(), texts.end());
-        const auto n = p.integer("samples", 128, 1, 1 << 20);
-        const auto all = l2c::sample_mix(views, n, static_cast<std::uint64_t>(p.integer("seed", 0, 0, (1ll << 62))));
+        const auto all = l2c::quant_cli::calibration(p, texts);
+        const index_t n = all.count;
         dp.emplace(comm, n, chunk);
         const auto [s0, s1] = dp->samples();
         mine = l2c::token_batch(s1 - s0, all.length);
-        for (tcq::index_t s = s0; s < s1; ++s) std::copy(all.row(s).begin(), all.row(s).end(), mine.row(s - s0).begin());
+        for (index_t s = s0; s < s1; ++s) std::copy(all.row(s).begin(), all.row(s).end(), mine.row(s - s0).begin());
     });
     o.sample_chunk = chunk;
     o.dist = &*dp;
