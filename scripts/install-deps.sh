@@ -3,7 +3,7 @@
 # Usage: install-deps.sh [docs]   (docs: also doxygen, for CI's docs_doxygen test)
 set -euo pipefail
 pkgs=(cmake make g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 for group in "$@"; do
   case $group in
     docs) pkgs+=(doxygen) ;;

@@ -292,4 +292,62 @@ TEST_CASE("pipeline: experiment switches (per-sample Hessians, fp32 scales)") {
     for (const auto& gp : r32.layers[0].grid.params) off_fp16 |= gp.scale != tcq::round_to_half(gp.scale);
     CHECK(off_fp16);
     CHECK_THROWS_WITH_AS((void)tcq::pack(r32.layers[0]), doctest::Contains("not a positive fp16 value"), tcq::error);
+
+TEST_CASE("pipeline: chunked accumulation; one chunk equals the running sum") {
+    chain_model m;
+    tcq::pipeline p(m), q(m), q2(m);  // all snapshot the fp32 weights
+    auto o = opts(tcq::quant_method::tacq, 2);
+    const auto plain = p.run(o);
+    o.sample_chunk = m.S;  // one chunk: the same partial sums, bit for bit
+    const auto one = p.run(o);
+    o.sample_chunk = 100;
+    const auto big = p.run(o);
+    o.sample_chunk = 2;
+    const auto three = p.run(o);
+    const auto again = p.run(o);
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(one.layers[i].values == plain.layers[i].values);
+        CHECK(big.layers[i].values == plain.layers[i].values);
+        CHECK(three.layers[i].values == again.layers[i].values);
+        CHECK(three.layers[i].kept.words() == again.layers[i].kept.words());
+    }
+    CHECK(three.kept == plain.kept);
+    // A one-process distribution goes through combine() and gives the same bits.
+    struct local final : tcq::distribution {
+        index_t n;
+        int calls = 0;
+        explicit local(index_t s) : n(s) {}
+        index_t total_samples() const override { return n; }
+        index_t first_sample() const override { return 0; }
+        tcq::grad_accumulator combine(index_t c, std::vector<tcq::tree_node<tcq::grad_accumulator>> v,
+                                      const std::string&) override {
+            ++calls;
+            return tcq::reduce_nodes(c, std::move(v), tcq::merge_combine{});
+        }
+        tcq::hessian_accumulator<float> combine(index_t c,
+                                                std::vector<tcq::tree_node<tcq::hessian_accumulator<float>>> v) override {
+            ++calls;
+            return tcq::reduce_nodes(c, std::move(v), tcq::merge_combine{});
+        }
+        tcq::hessian_accumulator<double> combine(
+            index_t c, std::vector<tcq::tree_node<tcq::hessian_accumulator<double>>> v) override {
+            return tcq::reduce_nodes(c, std::move(v), tcq::merge_combine{});
+        }
+    } d(m.S);
+    o.dist = &d;
+    const auto via = q.run(o);
+    CHECK(d.calls > 0);
+    for (std::size_t i = 0; i < 2; ++i) CHECK(via.layers[i].values == three.layers[i].values);
+    local missing(m.S + 1);  // 7 samples, this process has 6: chunk 3 never arrives
+    o.dist = &missing;
+    CHECK_THROWS_WITH_AS(q2.run(o), doctest::Contains("1 of 4 chunks are missing"), tcq::error);
+    o.sample_chunk = 4;  // [0, 6) is not whole chunks of 4 out of 7
+    CHECK_THROWS_WITH_AS(q2.run(o), doctest::Contains("not whole chunks"), tcq::error);
+    o.sample_chunk = 2;
+    o.dist = &d;
+    o.sample_chunk = 0;
+    CHECK_THROWS_WITH_AS(q.run(o), doctest::Contains("needs sample_chunk"), tcq::error);
+    o.dist = nullptr;
+    o.sample_chunk = -1;
+    CHECK_THROWS_AS(p.run(o), tcq::error);
 }

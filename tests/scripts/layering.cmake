@@ -3,7 +3,8 @@
 # every include that points upward.
 #   cmake -DSRC=<repo> -P layering.cmake
 # Layers, bottom to top; reference/ (scalar twins) and cuda/ sit on top of
-# the kernels they mirror, and no library layer includes them.
+# the kernels they mirror, mpi/ (tcq::mpi) on top of the pipeline, and no
+# library layer includes any of them.
 set(_order core quant gptq saliency select pack io pipeline)
 set(_rank_core 0)
 set(_rank_quant 1)
@@ -15,6 +16,7 @@ set(_rank_io 6)
 set(_rank_pipeline 7)
 set(_rank_reference 8)  # may include core … io
 set(_rank_cuda 8)       # may include core … pack
+set(_rank_mpi 8)        # tcq::mpi: may include every layer
 set(_max_reference 6)
 set(_max_cuda 5)
 file(GLOB_RECURSE _hdrs LIST_DIRECTORIES false ${SRC}/include/tcq/*.hpp ${SRC}/include/tcq/*.cuh)

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -77,6 +78,27 @@ public:
         const T a = static_cast<T>(static_cast<double>(n_) / tot), b = static_cast<T>(static_cast<double>(o.n_) / tot);
         for (std::size_t i = 0; i < h_.size(); ++i) h_[i] = h_[i] * a + o.h_[i] * b;
         n_ += o.n_;
+    }
+
+    /// An accumulator holding `samples` samples whose H is `h` (row-major
+    /// cols × cols, as view() returns it), e.g. received from another process.
+    /// Throws on a size mismatch, a negative count, a non-finite or asymmetric
+    /// H, or a non-zero H with 0 samples.
+    [[nodiscard]] static hessian_accumulator from_state(index_t cols, index_t samples, std::span<const T> h) {
+        hessian_accumulator a(cols);
+        require(samples >= 0, "hessian_accumulator::from_state: negative sample count ", samples);
+        require(h.size() == a.h_.size(), "hessian_accumulator::from_state: ", h.size(), " values for ", cols, "x", cols);
+        for (index_t i = 0; i < cols; ++i)
+            for (index_t j = 0; j < cols; ++j) {
+                const T v = h[static_cast<std::size_t>(i * cols + j)];
+                require(std::isfinite(v), "hessian_accumulator::from_state: non-finite H(", i, ", ", j, ")");
+                require(v == h[static_cast<std::size_t>(j * cols + i)], "hessian_accumulator::from_state: H(", i, ", ", j,
+                        ") != H(", j, ", ", i, ")");
+                require(samples > 0 || v == T(0), "hessian_accumulator::from_state: non-zero H with 0 samples");
+            }
+        std::copy(h.begin(), h.end(), a.h_.begin());
+        a.n_ = samples;
+        return a;
     }
 
     /// Back to 0 samples, H = 0.

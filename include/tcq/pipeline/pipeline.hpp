@@ -24,11 +24,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "tcq/core/chunk_tree.hpp"
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
 #include "tcq/gptq/solver.hpp"
 #include "tcq/pack/outliers.hpp"
+#include "tcq/pipeline/distribution.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/quant/rtn.hpp"
@@ -67,6 +69,15 @@ struct pipeline_options {
     std::uint64_t seed = 0;
     /// Threads for every phase; results do not depend on it.
     exec_policy pol = par();
+    /// Samples per accumulation chunk: gradient sums and Hessians are then
+    /// fixed trees over chunk partials (docs/algorithms.md, "Chunked
+    /// accumulation"), the same for any split of the samples over processes.
+    /// 0: one running sum in sample order (the reference's order; also what
+    /// any chunk ≥ the sample count gives).
+    index_t sample_chunk = 0;
+    /// Set when this process holds only some of the samples (needs
+    /// sample_chunk > 0); null: the model_adapter holds every sample.
+    distribution* dist = nullptr;
     /// Progress lines ("contrast: stage 3/6"), e.g. to stderr; may be empty.
     std::function<void(const std::string&)> progress;
 };
@@ -131,6 +142,8 @@ public:
         pipeline_options opt = opt_in;
         opt.gptq.grid.fp16_scale = opt.fp16_scales;
         opt.gptq.validate();
+        require(opt.sample_chunk >= 0, "pipeline: sample_chunk ", opt.sample_chunk, " is negative");
+        require(!opt.dist || opt.sample_chunk > 0, "pipeline: a distributed run needs sample_chunk > 0");
         pipeline_result res;
         res.method = opt.method;
         res.grid = opt.gptq.grid;
@@ -204,6 +217,7 @@ private:
 
     struct grads {
         std::vector<grad_accumulator> acc;
+        index_t chunk = 0;  ///< sample_chunk they were accumulated with
         double seconds = 0;
     };
     struct contrast {
@@ -228,11 +242,18 @@ private:
 
     /// Σ|g| and Σg² of every layer at the original weights (cached).
     const grads& gradients(const pipeline_options& opt) {
-        if (grads_) return *grads_;
+        if (grads_ && grads_->chunk == opt.sample_chunk) return *grads_;
         const auto t = clock::now();
         restore();
         say(opt, "gradients: " + std::to_string(model_.samples()) + " samples");
         grads g;
+        g.chunk = opt.sample_chunk;
+        if (opt.sample_chunk > 0) {
+            chunked_gradients(opt, g);
+            g.seconds = seconds(t);
+            grads_ = std::move(g);
+            return *grads_;
+        }
         for (const auto& l : layers_)
             g.acc.emplace_back(l.weight.rows(), l.weight.cols(), grad_stats::abs_sum | grad_stats::sq_sum, l.name);
         model_.gradients([&](index_t, index_t layer, matrix_view<const float> dW) {
@@ -247,9 +268,54 @@ private:
         return *grads_;
     }
 
+    /// This process's chunk plan and chunk range (sample_chunk > 0).
+    struct local_chunks {
+        chunk_plan plan;
+        index_t first = 0;  ///< global index of the adapter's sample 0
+        std::pair<index_t, index_t> range;
+    };
+    local_chunks chunks_of(const pipeline_options& opt) const {
+        local_chunks lc;
+        const index_t n = model_.samples();
+        lc.plan = {opt.dist ? opt.dist->total_samples() : n, opt.sample_chunk};
+        lc.plan.validate();
+        lc.first = opt.dist ? opt.dist->first_sample() : 0;
+        const index_t c0 = lc.plan.chunk_of(lc.first), c1 = n > 0 ? lc.plan.chunk_of(lc.first + n - 1) + 1 : c0;
+        require(lc.plan.chunks() >= 1 && lc.first >= 0 && lc.first + n <= lc.plan.samples &&
+                    lc.plan.first_sample(c0) == lc.first && lc.plan.first_sample(c1) == lc.first + n,
+                "pipeline: samples [", lc.first, ", ", lc.first + n, ") are not whole chunks of ", lc.plan.chunk,
+                " out of ", lc.plan.samples);
+        lc.range = {c0, c1};
+        return lc;
+    }
+
+    /// Chunked Σ|g|, Σg² (combined over processes when distributed).
+    void chunked_gradients(const pipeline_options& opt, grads& g) {
+        const local_chunks lc = chunks_of(opt);
+        struct maker {
+            const linear_layer* l;
+            grad_accumulator operator()() const {
+                return {l->weight.rows(), l->weight.cols(), grad_stats::abs_sum | grad_stats::sq_sum, l->name};
+            }
+        };
+        std::vector<chunked_sum<grad_accumulator, maker, merge_combine>> cs;
+        cs.reserve(layers_.size());
+        for (const auto& l : layers_) cs.emplace_back(lc.plan, lc.range, maker{&l}, merge_combine{});
+        model_.gradients([&](index_t sample, index_t layer, matrix_view<const float> dW) {
+            require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
+                    layer);
+            cs[static_cast<std::size_t>(layer)].at(lc.first + sample).add(dW, seq());
+        });
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            auto nodes = cs[i].finish();
+            g.acc.push_back(opt.dist ? opt.dist->combine(lc.plan.chunks(), std::move(nodes), layers_[i].name)
+                                     : reduce_nodes(lc.plan.chunks(), std::move(nodes), merge_combine{}));
+        }
+    }
+
     /// Cache key of a contrast: every option the contrast pass reads (the
-    /// whole grid spec and GPTQ solve, inverse-Hessian settings included), as
-    /// exact bits. Method, budget, scope, seed, 16-bit format and threads do not
+    /// whole grid spec and GPTQ solve, inverse-Hessian settings included, and
+    /// the chunking of the sample sums), as exact bits. Method, budget, scope, seed, 16-bit format and threads do not
     /// change Q(W), U_jj or diag H. A new field of grid_spec / gptq_options /
     /// hinv_options that changes the solve must be added here.
     static std::string contrast_key(const pipeline_options& o) {
@@ -270,7 +336,7 @@ private:
         put(g.block_size), put(g.act_order), put(g.static_groups), put(static_cast<int>(g.group_fit_mode));
         put(d.relative), put(d.max_retries), put(d.growth), put(d.retry_floor);
         put(static_cast<int>(g.hinv.precision)), put(static_cast<int>(g.hinv.method));
-        put(o.rtn_contrast), put(o.hessian_fp64), put(o.hessian_per_sample);
+        put(o.rtn_contrast), put(o.hessian_fp64), put(o.hessian_per_sample), put(o.sample_chunk);
         return k;
     }
 
@@ -355,16 +421,41 @@ private:
     /// update is one large GEMM (the reference's add_batch with tmp = samples).
     template <class T>
     struct hessian_stage {
+        /// Makes an empty chunk partial.
+        struct maker {
+            index_t cols;  ///< input features
+            /// An empty accumulator.
+            hessian_accumulator<T> operator()() const { return hessian_accumulator<T>(cols); }
+        };
         hessian_accumulator<T> H;
         std::vector<float> rows;  ///< staged X rows, tokens × cols
         index_t staged = 0;       ///< samples staged
         index_t last_sample = -1;
+        /// Chunked mode: the chunk partials; staging never spans two chunks.
+        std::optional<chunked_sum<hessian_accumulator<T>, maker, merge_combine>> chunks;
+        const chunk_plan* plan = nullptr;
+        index_t first = 0;  ///< global index of the adapter's sample 0
 
         explicit hessian_stage(index_t cols) : H(cols) {}
+        /// Stages the X of (local) `sample`; flushes at chunk boundaries, every
+        /// stage_bytes, and before each new sample when `per_sample`.
+        void stage(index_t sample, matrix_view<const float> X, const exec_policy& pol, bool per_sample) {
+            if (last_sample >= 0 && sample != last_sample &&
+                (per_sample || (chunks && plan->chunk_of(first + sample) != plan->chunk_of(first + last_sample))))
+                flush(pol);
+            if (sample != last_sample) ++staged;
+            last_sample = sample;
+            for (index_t r = 0; r < X.rows(); ++r) rows.insert(rows.end(), X.row(r), X.row(r) + X.cols());
+            if (rows.size() * sizeof(float) >= stage_bytes) flush(pol);
+        }
         void flush(const exec_policy& pol) {
             if (staged == 0) return;
             const index_t c = H.cols();
-            H.add_batch({rows.data(), static_cast<index_t>(rows.size()) / c, c}, staged, pol);
+            const matrix_view<const float> X{rows.data(), static_cast<index_t>(rows.size()) / c, c};
+            if (chunks)
+                chunks->at(first + last_sample).add_batch(X, staged, pol);
+            else
+                H.add_batch(X, staged, pol);
             rows.clear();
             staged = 0;
         }
@@ -377,6 +468,8 @@ private:
                      index_t s, std::vector<gptq_result>& out, std::vector<std::vector<float>>* h_diag) {
         // One Hessian per distinct input of the stage.
         std::vector<hessian_stage<T>> H;
+        std::optional<local_chunks> lc;
+        if (opt.sample_chunk > 0) lc = chunks_of(opt);
         std::vector<index_t> slot(layers_.size(), -1);
         std::vector<bool> feeds(layers_.size(), false);  // the layer whose X fills its slot
         for (std::size_t i : idx) {
@@ -396,6 +489,12 @@ private:
                 H.emplace_back(layers_[i].weight.cols());
             }
         }
+        if (lc)
+            for (auto& st : H) {
+                st.chunks.emplace(lc->plan, lc->range, typename hessian_stage<T>::maker{st.H.cols()}, merge_combine{});
+                st.plan = &lc->plan;
+                st.first = lc->first;
+            }
         model_.capture(s, [&](index_t layer, index_t sample, matrix_view<const float> X) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()) && slot[static_cast<std::size_t>(layer)] >= 0,
                     "pipeline: capture of stage ", s, " delivered layer ", layer, ", which is not in that stage");
@@ -404,15 +503,15 @@ private:
             const index_t c = st.H.cols();
             require(X.cols() == c, "pipeline: input of '", layers_[static_cast<std::size_t>(layer)].name, "' has ",
                     X.cols(), " columns, the weight has ", c);
-            if (sample != st.last_sample) {
-                if (opt.hessian_per_sample) st.flush(opt.pol);
-                ++st.staged;
-            }
-            st.last_sample = sample;
-            for (index_t r = 0; r < X.rows(); ++r) st.rows.insert(st.rows.end(), X.row(r), X.row(r) + c);
-            if (st.rows.size() * sizeof(float) >= stage_bytes) st.flush(opt.pol);
+            st.stage(sample, X, opt.pol, opt.hessian_per_sample);
         });
-        for (auto& st : H) st.flush(opt.pol);
+        for (auto& st : H) {
+            st.flush(opt.pol);
+            if (!st.chunks) continue;
+            auto nodes = st.chunks->finish();
+            st.H = opt.dist ? opt.dist->combine(lc->plan.chunks(), std::move(nodes))
+                            : reduce_nodes(lc->plan.chunks(), std::move(nodes), merge_combine{});
+        }
         for (std::size_t i : idx) {
             const auto& Hi = H[static_cast<std::size_t>(slot[i])].H;
             gptq_options g = opt.gptq;

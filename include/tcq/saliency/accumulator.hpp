@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
+#include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -164,6 +166,52 @@ public:
         detail::accumulate_fused(detail::cat(name_, " (sample ", samples_, ")"), view(abs_), view(sum_), view(sq_), g, pol);
         failed_ = false;
         ++samples_;
+    }
+
+    /// Adds the sums of another accumulator of the same shape and statistics
+    /// (sample sets disjoint): this += o element-wise, one rounding per element.
+    /// Combining chunk partials in a fixed order (core/chunk_tree.hpp) makes
+    /// the result independent of how the samples were split.
+    void merge(const grad_accumulator& o) {
+        require_usable();
+        o.require_usable();
+        require(o.rows_ == rows_ && o.cols_ == cols_ && o.stats_ == stats_, name_, ": merge with ", o.rows_, "x", o.cols_,
+                " statistics ", static_cast<unsigned>(o.stats_), " (this is ", rows_, "x", cols_, ", statistics ",
+                static_cast<unsigned>(stats_), ")");
+        auto add = [&](std::vector<float>& a, const std::vector<float>& b, const char* what) {
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                a[i] += b[i];
+                if (!(std::fabs(a[i]) <= FLT_MAX)) {
+                    failed_ = true;
+                    fail(name_, ": merged ", what, " overflows fp32 at flat index ", i);
+                }
+            }
+        };
+        add(abs_, o.abs_, "abs_sum");
+        add(sum_, o.sum_, "sum");
+        add(sq_, o.sq_, "sq_sum");
+        samples_ += o.samples_;
+    }
+
+    /// An accumulator holding `samples` samples with the given sums (each
+    /// rows·cols values, empty when not in `stats`), e.g. received from
+    /// another process. Throws on a size mismatch or a non-finite sum.
+    [[nodiscard]] static grad_accumulator from_sums(index_t rows, index_t cols, grad_stats stats, index_t samples,
+                                                    std::span<const float> abs, std::span<const float> sum,
+                                                    std::span<const float> sq, std::string name = "grad_accumulator") {
+        grad_accumulator a(rows, cols, stats, std::move(name));
+        require(samples >= 0, a.name_, ": negative sample count ", samples);
+        auto set = [&](std::vector<float>& dst, std::span<const float> src, const char* what) {
+            require(src.size() == dst.size(), a.name_, ": ", src.size(), " values of ", what, " for ", dst.size());
+            for (std::size_t i = 0; i < src.size(); ++i)
+                require(std::fabs(src[i]) <= FLT_MAX, a.name_, ": non-finite ", what, " at flat index ", i);
+            std::copy(src.begin(), src.end(), dst.begin());
+        };
+        set(a.abs_, abs, "abs_sum");
+        set(a.sum_, sum, "sum");
+        set(a.sq_, sq, "sq_sum");
+        a.samples_ = samples;
+        return a;
     }
 
     /// Zeroes the sums and the sample count; clears a failed state.
