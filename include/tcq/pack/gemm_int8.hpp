@@ -25,6 +25,7 @@
 /// (int8_supported); other layouts throw (use tcq::gemm).
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -54,26 +55,91 @@ inline bool int8_supported(const packed_info& i) {
 }
 
 /// Activations quantized for the int8 products of one packed layout (bit
-/// width and shape): quantize once, multiply by every matrix of that layout
-/// (e.g. q, k and v of a transformer block).
+/// width, shape and group size): quantize once, multiply by every matrix of
+/// that layout (e.g. q, k and v of a transformer block).
 struct int8_activations {
-    index_t n = 0;       ///< vectors
-    index_t cols = 0;    ///< columns of each vector
-    index_t padded = 0;  ///< cols rounded up to 64
-    index_t blocks = 0;  ///< 64-column blocks
-    index_t groups = 0;  ///< groups of the layout
+    index_t n = 0;         ///< vectors
+    index_t cols = 0;      ///< columns of each vector
+    index_t padded = 0;    ///< cols rounded up to 64
+    index_t blocks = 0;    ///< 64-column code blocks
+    int kx = 1;            ///< code blocks per x-block (int8_xblock_codes)
+    index_t xblocks = 0;   ///< x-blocks, ceil(blocks / kx)
+    index_t groups = 0;    ///< groups of the layout
     index_t groups16 = 0;  ///< groups rounded up to 16
-    index_t group_blocks = 0;  ///< blocks per group
-    int bits = 0;        ///< code width whose slot order xq uses
-    aligned_vector<std::int8_t> xq;  ///< n × padded, each block in int8_slot_code order
-    aligned_vector<float> sx;        ///< n × blocks scales
-    aligned_vector<float> xz;        ///< n × groups16: XZ_g = Σ_{b∈g} sx_b·Σ xq (in-order fma chain), zero padded
+    index_t group_blocks = 0;  ///< code blocks per group
+    int bits = 0;          ///< code width whose slot order xq uses
+    aligned_vector<std::int8_t> xq;  ///< n × padded, each code block in int8_slot_code order
+    aligned_vector<float> sx;        ///< n × xblocks scales
+    aligned_vector<float> xz;        ///< n × groups16: XZ_g (pack/int8_math.hpp), zero padded
     aligned_vector<float> xf;        ///< n × padded: fp32 x, zero padded (for the kept weights)
 };
 
-/// Quantizes the rows of X (n × info.cols) per 64-column block
-/// (pack/int8_math.hpp). Throws tcq::error on an unsupported layout or a
-/// column mismatch. A block holding NaN or ±Inf gets sx = NaN (its products are NaN).
+namespace detail {
+/// int8_slot_code as byte tables, indexed by bit width.
+struct int8_slot_table {
+    alignas(64) std::int8_t idx[64];
+};
+inline constexpr auto int8_slot_tables = [] {
+    std::array<int8_slot_table, 9> t{};
+    for (int b = 0; b <= 8; ++b)
+        for (int p = 0; p < 64; ++p) t[static_cast<std::size_t>(b)].idx[p] = static_cast<std::int8_t>(int8_slot_code(b, p));
+    return t;
+}();
+
+/// Quantizes one x-block of `len` (a multiple of 64) columns: scale, codes in
+/// slot order, Σ codes. The AVX-512 path does the same correctly rounded ops.
+inline std::int32_t int8_quantize_xblock(const float* x, index_t len, int bits, float& sx, std::int8_t* q) {
+    float amax = 0.f;
+    bool finite = true;
+    index_t i = 0;
+#if TCQ_ISA_AVX512VNNI
+    __m512 m = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (; i < len; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        m = _mm512_max_ps(m, _mm512_abs_ps(v));
+        bad |= _mm512_fpclass_ps_mask(v, 0x99);  // NaN, ±Inf
+    }
+    amax = _mm512_reduce_max_ps(m);
+    finite = bad == 0;
+#endif
+    for (; i < len; ++i) {
+        amax = std::max(amax, std::fabs(x[i]));
+        finite = finite && std::isfinite(x[i]);
+    }
+    sx = finite ? int8_scale(amax) : std::numeric_limits<float>::quiet_NaN();
+    std::fill(q, q + len, std::int8_t{0});
+    if (!finite || amax == 0.f) return 0;
+    std::int32_t sum = 0;
+    for (index_t b = 0; b < len; b += 64) {
+#if TCQ_ISA_AVX512VNNI
+        alignas(64) std::int8_t t[64];
+        __m512i s32 = _mm512_setzero_si512();
+        const __m512 vs = _mm512_set1_ps(sx), lim = _mm512_set1_ps(static_cast<float>(int8_qmax));
+        for (int k = 0; k < 4; ++k) {
+            const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + b + 16 * k), vs),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m512i c = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim));
+            s32 = _mm512_add_epi32(s32, c);
+            _mm_store_si128(reinterpret_cast<__m128i*>(t + 16 * k), _mm512_cvtepi32_epi8(c));
+        }
+        _mm512_storeu_si512(q + b, _mm512_permutexvar_epi8(_mm512_load_si512(int8_slot_tables[bits].idx),
+                                                           _mm512_load_si512(t)));
+        sum += _mm512_reduce_add_epi32(s32);
+#else
+        for (int p = 0; p < 64; ++p) {
+            q[b + p] = int8_quantize(x[b + int8_slot_code(bits, p)], sx);
+            sum += q[b + p];
+        }
+#endif
+    }
+    return sum;
+}
+}  // namespace detail
+
+/// Quantizes the rows of X (n × info.cols) per x-block (pack/int8_math.hpp).
+/// Throws tcq::error on an unsupported layout or a column mismatch. An
+/// x-block holding NaN or ±Inf gets sx = NaN (its products are NaN).
 inline int8_activations quantize_activations(const packed_info& info, matrix_view<const float> X) {
     require(int8_supported(info), "int8 product: unsupported layout (act-order or group size ", info.group_size,
             " not a multiple of 64); use tcq::gemm");
@@ -85,37 +151,25 @@ inline int8_activations quantize_activations(const packed_info& info, matrix_vie
     a.cols = info.cols;
     a.blocks = info.blocks_per_row();
     a.padded = a.blocks * block_weights;
+    a.kx = int8_xblock_codes(info.group_size);
+    a.xblocks = (a.blocks + a.kx - 1) / a.kx;
     a.groups = info.groups();
     a.groups16 = (a.groups + 15) / 16 * 16;
     a.group_blocks = info.group_size ? info.group_size / block_weights : a.blocks;
     a.bits = info.bits;
     a.xq.assign(static_cast<std::size_t>(a.n * a.padded), 0);
-    a.sx.assign(static_cast<std::size_t>(a.n * a.blocks), 0.f);
+    a.sx.assign(static_cast<std::size_t>(a.n * a.xblocks), 0.f);
     a.xz.assign(static_cast<std::size_t>(a.n * a.groups16), 0.f);
     a.xf.assign(static_cast<std::size_t>(a.n * a.padded), 0.f);
-    int slot[64];
-    for (int p = 0; p < 64; ++p) slot[p] = int8_slot_code(info.bits, p);
+    const index_t xcols = a.kx * block_weights;
     for (index_t v = 0; v < a.n; ++v) {
         float* xf = a.xf.data() + v * a.padded;
         std::copy(X.row(v), X.row(v) + a.cols, xf);
-        for (index_t b = 0; b < a.blocks; ++b) {
-            const float* xb = xf + b * block_weights;
-            float amax = 0.f;
-            bool finite = true;
-            for (int i = 0; i < 64; ++i) {
-                amax = std::max(amax, std::fabs(xb[i]));
-                finite = finite && std::isfinite(xb[i]);
-            }
-            const float sx = finite ? int8_scale(amax) : std::numeric_limits<float>::quiet_NaN();
-            a.sx[static_cast<std::size_t>(v * a.blocks + b)] = sx;
-            std::int8_t* q = a.xq.data() + v * a.padded + b * block_weights;
-            std::int32_t sum = 0;
-            if (finite && amax > 0.f)
-                for (int p = 0; p < 64; ++p) {
-                    q[p] = int8_quantize(xb[slot[p]], sx);
-                    sum += q[p];
-                }
-            float& xz = a.xz[static_cast<std::size_t>(v * a.groups16 + b / a.group_blocks)];
+        for (index_t j = 0; j < a.xblocks; ++j) {
+            const index_t c0 = j * xcols, len = std::min(xcols, a.padded - c0);
+            float& sx = a.sx[static_cast<std::size_t>(v * a.xblocks + j)];
+            const std::int32_t sum = detail::int8_quantize_xblock(xf + c0, len, a.bits, sx, a.xq.data() + v * a.padded + c0);
+            float& xz = a.xz[static_cast<std::size_t>(v * a.groups16 + j * a.kx / a.group_blocks)];
             xz = int8_block_step(static_cast<float>(sum), sx, xz);
         }
     }
@@ -161,7 +215,7 @@ TCQ_FORCEINLINE ilanes16 il16_from256(__m256i lo, __m256i hi) {
 }
 #endif
 
-// ---- block dots: D[v] lane l = Σ_{p=4l}^{4l+3} code(slot p)·xq[v][slot p] ----
+// ---- block dots: D[v] lane l += Σ_{p=4l}^{4l+3} code(slot p)·xq[v][slot p] ----
 
 /// Portable: codes via block_code in slot order, plain integer sums.
 template <int Bits, int NV>
@@ -172,7 +226,8 @@ TCQ_FORCEINLINE void int8_block_dots(simd::isa::portable, const std::uint8_t* p,
     for (int v = 0; v < NV; ++v) {
         std::int32_t d[16] = {};
         for (int s = 0; s < 64; ++s) d[s / 4] += c[s] * xq[v][s];
-        D[v] = il16_load(d);
+        const ilanes16 t = il16_load(d);
+        for (std::size_t i = 0; i < ilanes16::regs; ++i) D[v].r[i] = D[v].r[i] + t.r[i];
     }
 }
 
@@ -229,7 +284,8 @@ TCQ_FORCEINLINE void int8_block_dots(simd::isa::avx2, const std::uint8_t* p, boo
     for (int v = 0; v < NV; ++v) {
         const __m256i xl = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq[v]));
         const __m256i xh = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq[v] + 32));
-        D[v] = il16_from256(int8_dot_avx2<Bits>(lo, xl), int8_dot_avx2<Bits>(hi, xh));
+        const ilanes16 t = il16_from256(int8_dot_avx2<Bits>(lo, xl), int8_dot_avx2<Bits>(hi, xh));
+        for (std::size_t i = 0; i < ilanes16::regs; ++i) D[v].r[i] = D[v].r[i] + t.r[i];
     }
 }
 #endif
@@ -269,57 +325,73 @@ TCQ_FORCEINLINE void int8_block_dots(simd::isa::avx512vnni, const std::uint8_t* 
                                      const std::int8_t* const* xq, ilanes16 (&D)[NV]) {
     const __m512i c = int8_decode_avx512<Bits>(p, wide_ok);
     for (int v = 0; v < NV; ++v) {
-        const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c, _mm512_load_si512(xq[v]));
         if constexpr (simd::width == 16) {
-            D[v].r[0] = simd::ibatch(d);
+            D[v].r[0] = simd::ibatch(_mm512_dpbusd_epi32(D[v].r[0], c, _mm512_load_si512(xq[v])));
         } else {
             alignas(64) std::int32_t t[16];
-            _mm512_store_si512(t, d);
-            D[v] = il16_load(t);
+            _mm512_store_si512(t, _mm512_dpbusd_epi32(_mm512_setzero_si512(), c, _mm512_load_si512(xq[v])));
+            const ilanes16 u = il16_load(t);
+            for (std::size_t i = 0; i < ilanes16::regs; ++i) D[v].r[i] = D[v].r[i] + u.r[i];
         }
     }
 }
 #endif
 
-/// One group of a row: T over its blocks, then Yg = int8_group_step(s_g, T, Yg).
-template <int Bits, int NV, int BPG, class Arch>
-TCQ_FORCEINLINE void int8_group(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t b0,
-                                index_t b1, float s_g, const std::int8_t* const* xq, const float* const* sx,
-                                lanes16 (&Yg)[NV]) {
+/// Integer lane sums D[v] of K code blocks from p (x-block pointers xb[v]).
+template <int Bits, int NV, int K, class Arch>
+TCQ_FORCEINLINE void int8_xblock_dots(Arch arch, const std::uint8_t* p, const std::uint8_t* end,
+                                      const std::int8_t* const (&xb)[NV], ilanes16 (&D)[NV]) {
     constexpr index_t bb = block_bytes(Bits);
-    if constexpr (BPG > 0) b1 = b0 + BPG;
-    lanes16 T[NV];
-    for (auto& t : T) t = l16_set(0.f);
-    for (index_t b = b0; b < b1; ++b) {
-        const std::uint8_t* p = codes + b * bb;
-        prefetch_codes(p);
-        const std::int8_t* xb[NV];
-        for (int v = 0; v < NV; ++v) xb[v] = xq[v] + b * block_weights;
-        ilanes16 D[NV];
-        int8_block_dots<Bits, NV>(arch, p, end - p >= 32, xb, D);
-        for (int v = 0; v < NV; ++v) T[v] = int8_block_step(il16_to_float(D[v]), l16_set(sx[v][b]), T[v]);
+    for (auto& d : D)
+        for (auto& r : d.r) r = simd::ibatch(0);
+    for (int k = 0; k < K; ++k) {
+        const std::uint8_t* q = p + k * bb;
+        prefetch_codes(q);
+        const std::int8_t* x[NV];
+        for (int v = 0; v < NV; ++v) x[v] = xb[v] + k * block_weights;
+        int8_block_dots<Bits, NV>(arch, q, end - q >= 32, x, D);
     }
-    const lanes16 s = l16_set(s_g);
-    for (int v = 0; v < NV; ++v) Yg[v] = int8_group_step(s, T[v], Yg[v]);
 }
 
-/// Dense part of one row for NV vectors: the epilogue of pack/int8_math.hpp
-/// (groups alternate between the chains Y0 and Y1). BPG > 0 fixes the
-/// blocks per group at compile time (requires nb % BPG == 0).
-template <int Bits, int NV, int BPG, class Arch>
+/// x-block j (K code blocks) of a row into the chain Yc.
+template <int Bits, int NV, int K, int KX, class Arch>
+TCQ_FORCEINLINE void int8_xblock(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t j,
+                                 const std::int8_t* const (&xv)[NV], const float* const (&wv)[NV],
+                                 lanes16 (&Yc)[NV]) {
+    const std::int8_t* xb[NV];
+    for (int v = 0; v < NV; ++v) xb[v] = xv[v] + j * KX * block_weights;
+    ilanes16 D[NV];
+    int8_xblock_dots<Bits, NV, K>(arch, codes + j * KX * block_bytes(Bits), end, xb, D);
+    for (int v = 0; v < NV; ++v) Yc[v] = int8_xblock_step(il16_to_float(D[v]), l16_set(wv[v][j]), Yc[v]);
+}
+
+/// Dense part of one row for NV vectors: the epilogue of pack/int8_math.hpp,
+/// x-blocks alternating between the chains Y0 and Y1. KX code blocks per
+/// x-block (a last partial one when nb is odd); w[v][j] = int8_scale_product(s_g(j), sx_vj).
+template <int Bits, int NV, int KX, class Arch>
 TCQ_FORCEINLINE void int8_row(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t nb,
-                              index_t bpg_rt, const float* sf, const std::int8_t* const* xq,
-                              const float* const* sx, float* y) {
-    const index_t bpg = BPG > 0 ? BPG : bpg_rt;
+                              const std::int8_t* const* xq, const float* const* w, float* y) {
+    const std::int8_t* xv[NV];
+    const float* wv[NV];
+    for (int v = 0; v < NV; ++v) {
+        xv[v] = xq[v];
+        wv[v] = w[v];
+    }
     lanes16 Y0[NV], Y1[NV];
     for (int v = 0; v < NV; ++v) Y0[v] = Y1[v] = l16_set(0.f);
-    const index_t G = (nb + bpg - 1) / bpg;
-    index_t g = 0;
-    for (; g + 2 <= G; g += 2) {
-        int8_group<Bits, NV, BPG>(arch, codes, end, g * bpg, std::min(nb, (g + 1) * bpg), sf[g], xq, sx, Y0);
-        int8_group<Bits, NV, BPG>(arch, codes, end, (g + 1) * bpg, std::min(nb, (g + 2) * bpg), sf[g + 1], xq, sx, Y1);
+    const index_t full = nb / KX;
+    index_t j = 0;
+    for (; j + 2 <= full; j += 2) {
+        int8_xblock<Bits, NV, KX, KX>(arch, codes, end, j, xv, wv, Y0);
+        int8_xblock<Bits, NV, KX, KX>(arch, codes, end, j + 1, xv, wv, Y1);
     }
-    if (g < G) int8_group<Bits, NV, BPG>(arch, codes, end, g * bpg, nb, sf[g], xq, sx, Y0);
+    const bool partial = KX > 1 && nb % KX != 0;  // one code block left (KX = 2)
+    if (j < full) {
+        int8_xblock<Bits, NV, KX, KX>(arch, codes, end, j, xv, wv, Y0);
+        if (partial) int8_xblock<Bits, NV, 1, KX>(arch, codes, end, j + 1, xv, wv, Y1);
+    } else if (partial) {
+        int8_xblock<Bits, NV, 1, KX>(arch, codes, end, j, xv, wv, Y0);
+    }
     for (int v = 0; v < NV; ++v) y[v] = l16_fold(l16_add(Y0[v], Y1[v]));
 }
 
@@ -330,12 +402,17 @@ TCQ_FORCEINLINE float int8_correction(const float* w, const float* xz, index_t g
     return l16_fold(c);
 }
 
-/// A row's scales (float) and zero weights s·z (groups16 each, zero padded); exact conversions.
+/// A row's zero weights s·z (groups16, zero padded) and scale products
+/// w[v][j] = int8_scale_product(s_g(j), sx_vj) of each vector; exact conversions.
 struct int8_row_stats {
-    aligned_vector<float> sf, w;
-    explicit int8_row_stats(index_t groups16)
-        : sf(static_cast<std::size_t>(groups16), 0.f), w(static_cast<std::size_t>(groups16), 0.f) {}
-    void load(const packed_view& W, index_t r, index_t G) {
+    aligned_vector<float> sf, zw, w;
+    index_t xblocks16 = 0;
+    int8_row_stats(index_t groups16, index_t xblocks, index_t n)
+        : sf(static_cast<std::size_t>(groups16), 0.f), zw(sf.size(), 0.f),
+          w(static_cast<std::size_t>(n * ((xblocks + 15) / 16 * 16)), 0.f), xblocks16((xblocks + 15) / 16 * 16) {}
+    [[nodiscard]] const float* scales(index_t v) const { return w.data() + v * xblocks16; }
+    void load(const packed_view& W, const int8_activations& A, index_t r, index_t v0, index_t v1) {
+        const index_t G = A.groups;
         const auto st = static_cast<std::size_t>(r * G);
         const std::uint16_t* sr = W.parts().scales.data() + st;
         const std::uint8_t* zr = W.parts().zeros.data() + st;
@@ -346,13 +423,24 @@ struct int8_row_stats {
             const __m512 z =
                 _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zr + g))));
             _mm512_store_ps(sf.data() + g, s);
-            _mm512_store_ps(w.data() + g, _mm512_mul_ps(s, z));  // int8_zero_weight, exact
+            _mm512_store_ps(zw.data() + g, _mm512_mul_ps(s, z));  // int8_zero_weight, exact
         }
 #endif
         for (; g < G; ++g) {
             const auto i = static_cast<std::size_t>(g);
             sf[i] = half_to_float_fast(sr[g]);
-            w[i] = int8_zero_weight(sf[i], static_cast<float>(zr[g]));
+            zw[i] = int8_zero_weight(sf[i], static_cast<float>(zr[g]));
+        }
+        const index_t nx = A.xblocks;
+        for (index_t v = v0; v < v1; ++v) {
+            const float* sx = A.sx.data() + v * nx;
+            float* o = w.data() + v * xblocks16;
+            index_t j = 0;
+            if (A.group_blocks == A.kx)  // one x-block per group: 16 products per step (correctly rounded either way)
+                for (; j + static_cast<index_t>(simd::width) <= nx; j += static_cast<index_t>(simd::width))
+                    (simd::fbatch::load_unaligned(sf.data() + j) * simd::fbatch::load_unaligned(sx + j))
+                        .store_unaligned(o + j);
+            for (; j < nx; ++j) o[j] = int8_scale_product(sf[static_cast<std::size_t>(j * A.kx / A.group_blocks)], sx[j]);
         }
     }
 };
@@ -361,15 +449,15 @@ template <int Bits, class Arch>
 void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index_t r0, index_t r1,
                matrix_view<float> Y) {
     const packed_info& info = W.info();
-    const index_t n = A.n, nb = A.blocks, G = A.groups, bpg = A.group_blocks;
+    const index_t n = A.n, nb = A.blocks;
     const bool bf16 = info.outlier_format == value_format::bf16;
-    int8_row_stats rs(A.groups16);
+    int8_row_stats rs(A.groups16, A.xblocks, n);
     const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
     std::vector<const std::int8_t*> xq(static_cast<std::size_t>(n));
-    std::vector<const float*> sx(static_cast<std::size_t>(n)), xf(static_cast<std::size_t>(n));
+    std::vector<const float*> w(static_cast<std::size_t>(n)), xf(static_cast<std::size_t>(n));
     for (index_t v = 0; v < n; ++v) {
         xq[static_cast<std::size_t>(v)] = A.xq.data() + v * A.padded;
-        sx[static_cast<std::size_t>(v)] = A.sx.data() + v * A.blocks;
+        w[static_cast<std::size_t>(v)] = rs.scales(v);
         xf[static_cast<std::size_t>(v)] = A.xf.data() + v * A.padded;
     }
     outlier_cursor cur(W.parts().outliers, info.cols, r0);
@@ -378,19 +466,15 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
     cur.prefetch_rows(r0, r1);
     // Pass 1: dense part and zero-point correction (pass 2: kept weights, as in gemm.hpp).
     for (index_t r = r0; r < r1; ++r) {
-        rs.load(W, r, G);
+        rs.load(W, A, r, 0, n);
         const std::uint8_t* codes = W.row_codes(r);
         float* yr = yd.data() + (r - r0) * n;
         for (index_t v0 = 0; v0 < n; v0 += 4) {
             const auto tile = [&]<int NV>() {
-                const std::int8_t* const* q = xq.data() + v0;
-                const float* const* s = sx.data() + v0;
-                if (bpg == 2 && nb % 2 == 0)
-                    int8_row<Bits, NV, 2>(arch, codes, end, nb, bpg, rs.sf.data(), q, s, yr + v0);
-                else if (bpg == 1)
-                    int8_row<Bits, NV, 1>(arch, codes, end, nb, bpg, rs.sf.data(), q, s, yr + v0);
+                if (A.kx == 2)
+                    int8_row<Bits, NV, 2>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr + v0);
                 else
-                    int8_row<Bits, NV, 0>(arch, codes, end, nb, bpg, rs.sf.data(), q, s, yr + v0);
+                    int8_row<Bits, NV, 1>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr + v0);
             };
             switch (std::min<index_t>(4, n - v0)) {
                 case 1: tile.template operator()<1>(); break;
@@ -400,7 +484,7 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
             }
         }
         for (index_t v = 0; v < n; ++v)
-            yr[v] = yr[v] - int8_correction(rs.w.data(), A.xz.data() + v * A.groups16, A.groups16);
+            yr[v] = yr[v] - int8_correction(rs.zw.data(), A.xz.data() + v * A.groups16, A.groups16);
     }
     for (index_t r = r0; r < r1; ++r) {
         const float* yr = yd.data() + (r - r0) * n;
@@ -421,6 +505,7 @@ void gemm_int8(const packed_view& W, const int8_activations& A, matrix_view<floa
     require(int8_supported(W.info()), "gemm_int8: unsupported layout (act-order or group size ", W.info().group_size,
             " not a multiple of 64); use tcq::gemm");
     require(A.bits == W.bits() && A.cols == W.cols() && A.groups == W.info().groups() &&
+                A.kx == int8_xblock_codes(W.info().group_size) &&
                 A.group_blocks == (W.info().group_size ? W.info().group_size / block_weights : A.blocks),
             "gemm_int8: activations were quantized for ", A.bits, "-bit ", A.cols, "-column codes, the matrix is ",
             W.bits(), "-bit with ", W.cols(), " columns (or another group size)");

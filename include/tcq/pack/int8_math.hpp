@@ -5,18 +5,22 @@
 /// the CUDA kernel. docs/algorithms.md ("int8-activation product") has the
 /// derivation and the error bound.
 ///
-///  * Activations: per 64-column block b, sx_b = amax_b / 127 and
-///    xq_c = clamp(round_even(x_c / sx_b), −127, 127) (0 when amax_b = 0;
-///    sx_b = NaN and xq = 0 when the block holds a NaN or ±Inf, so y is NaN).
+///  * Activations: per x-block j of 64·kx columns (kx = int8_xblock_codes:
+///    2 code blocks when every group holds whole pairs of them, else 1),
+///    sx_j = amax_j / 127 and xq_c = clamp(round_even(x_c / sx_j), −127, 127)
+///    (0 when amax_j = 0; sx_j = NaN and xq = 0 when the x-block holds a NaN
+///    or ±Inf, so y is NaN).
 ///  * Slots: a block's 64 codes are decoded to 64 bytes in a width-specific
 ///    order that costs the fewest instructions (int8_slot_code); x is stored
 ///    in the same order, and int32 lane l (0..15) of a block dot is the exact
-///    sum of slots 4l … 4l+3 (`vpdpbusd`). Integer sums are exact, so only
-///    the float steps below fix the result.
-///  * Epilogue per row and vector, lanes l: T = fma(float(D_b[l]), sx_b, T)
-///    over the blocks b of group g (T starts at 0); Y_{g%2}[l] = fma(s_g, T,
-///    Y_{g%2}[l]); dense = fold(Y_0 + Y_1) − fold(C), C[g%16] = fma(s_g·z_g,
-///    XZ_g, C[g%16]), XZ_g = the in-order fma chain Σ_{b∈g} sx_b·Σ_c xq_c.
+///    sum of slots 4l … 4l+3 (`vpdpbusd`), summed over the kx code blocks of
+///    x-block j into D_j[l]. Integer sums are exact, so only the float steps
+///    below fix the result.
+///  * Epilogue per row and vector, lanes l: w_j = fl(s_{g(j)}·sx_j);
+///    Y_{j%2}[l] = fma(float(D_j[l]), w_j, Y_{j%2}[l]) for j = 0, 1, …;
+///    dense = fold(Y_0 + Y_1) − fold(C), C[g%16] = fma(s_g·z_g, XZ_g,
+///    C[g%16]) over g, XZ_g = the in-order chain fma(float(Σ xq over x-block
+///    j), sx_j, XZ_g) over the x-blocks j of group g (starting at 0).
 
 #include <cmath>
 #include <cstdint>
@@ -53,19 +57,29 @@ TCQ_HOST_DEVICE TCQ_FORCEINLINE std::int8_t int8_quantize(float x, float sx) {
     return static_cast<std::int8_t>(q);
 }
 
-/// One block's step of the group sum: fma(float(d), sx, t). float(d) is exact
-/// (|d| ≤ 4·255·127 per lane, |Σ| ≤ 64·255·127 < 2^24).
-template <class V>
-TCQ_HOST_DEVICE TCQ_FORCEINLINE V int8_block_step(V d, V sx, V t) {
-    using std::fma;  // float; SIMD lanes find their fma by ADL
-    return fma(d, sx, t);
+/// Code blocks per x-block for a group size: 2 when groups hold whole pairs
+/// of 64-column blocks (or the row is one group), else 1. Twice the columns
+/// per scale halves the float work per code; the error stays ~2⁻⁹ relative.
+TCQ_HOST_DEVICE constexpr int int8_xblock_codes(index_t group_size) {
+    return group_size % 128 == 0 ? 2 : 1;
 }
 
-/// One group's step of the row sum: fma(s_g, T, Y).
+/// Scale product of an x-block: w_j = s_g·sx_j, rounded once.
+TCQ_HOST_DEVICE TCQ_FORCEINLINE float int8_scale_product(float s, float sx) { return s * sx; }
+
+/// One x-block's step of the row sum: fma(float(D), w, Y). float(D) is exact
+/// (|D| ≤ 2·64·255·127 < 2^24).
 template <class V>
-TCQ_HOST_DEVICE TCQ_FORCEINLINE V int8_group_step(V s, V t, V y) {
+TCQ_HOST_DEVICE TCQ_FORCEINLINE V int8_xblock_step(V d, V w, V y) {
+    using std::fma;  // float; SIMD lanes find their fma by ADL
+    return fma(d, w, y);
+}
+
+/// One x-block's step of a group's activation sum XZ_g: fma(float(Σ xq), sx, XZ).
+template <class V>
+TCQ_HOST_DEVICE TCQ_FORCEINLINE V int8_block_step(V d, V sx, V t) {
     using std::fma;
-    return fma(s, t, y);
+    return fma(d, sx, t);
 }
 
 /// One group's step of the zero-point correction: fma(w_g, XZ_g, C).

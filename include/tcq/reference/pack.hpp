@@ -112,8 +112,8 @@ inline void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<f
 }
 
 /// y = Ŵx with int8 activations, in the order of pack/int8_math.hpp: x
-/// quantized per 64-column block, exact integer lane sums over the slot
-/// order, then the fixed float epilogue. Regular grouping only.
+/// quantized per x-block, exact integer lane sums over the slot order, then
+/// the fixed float epilogue. Regular grouping only.
 inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y) {
     const packed_info& info = W.info();
     require(static_cast<index_t>(x.size()) == info.cols && static_cast<index_t>(y.size()) == info.rows,
@@ -121,46 +121,45 @@ inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<
     require(!info.act_order && info.group_size % 64 == 0, "reference::gemv_int8: unsupported layout");
     const index_t nb = info.blocks_per_row(), P = nb * 64, G = info.groups(), G16 = (G + 15) / 16 * 16;
     const index_t bpg = info.group_size ? info.group_size / 64 : nb;
+    const index_t kx = int8_xblock_codes(info.group_size), nx = (nb + kx - 1) / kx;
     std::vector<float> xp(static_cast<std::size_t>(P), 0.f);
     std::copy(x.begin(), x.end(), xp.begin());
-    // Quantized x in column order, block scales, zero-point sums XZ_g.
+    // Quantized x in column order, x-block scales, zero-point sums XZ_g.
     std::vector<int> xq(static_cast<std::size_t>(P), 0);
-    std::vector<float> sx(static_cast<std::size_t>(nb)), XZ(static_cast<std::size_t>(G16), 0.f);
-    for (index_t b = 0; b < nb; ++b) {
+    std::vector<float> sx(static_cast<std::size_t>(nx)), XZ(static_cast<std::size_t>(G16), 0.f);
+    for (index_t j = 0; j < nx; ++j) {
+        const index_t c0 = 64 * kx * j, c1 = std::min(P, c0 + 64 * kx);
         float amax = 0.f;
         bool finite = true;
-        for (index_t c = 64 * b; c < 64 * b + 64; ++c) {
+        for (index_t c = c0; c < c1; ++c) {
             amax = std::max(amax, std::fabs(xp[static_cast<std::size_t>(c)]));
             finite = finite && std::isfinite(xp[static_cast<std::size_t>(c)]);
         }
         const float s = finite ? int8_scale(amax) : std::nanf("");
-        sx[static_cast<std::size_t>(b)] = s;
+        sx[static_cast<std::size_t>(j)] = s;
         int sum = 0;
         if (finite && amax > 0.f)
-            for (index_t c = 64 * b; c < 64 * b + 64; ++c) {
+            for (index_t c = c0; c < c1; ++c) {
                 xq[static_cast<std::size_t>(c)] = int8_quantize(xp[static_cast<std::size_t>(c)], s);
                 sum += xq[static_cast<std::size_t>(c)];
             }
-        float& z = XZ[static_cast<std::size_t>(b / bpg)];
+        float& z = XZ[static_cast<std::size_t>(j * kx / bpg)];
         z = int8_block_step(static_cast<float>(sum), s, z);
     }
     outlier_cursor cur(W.parts().outliers, info.cols, 0);
     for (index_t r = 0; r < info.rows; ++r) {
         const std::uint8_t* codes = W.row_codes(r);
         float Y[2][16] = {};
-        for (index_t g = 0; g < G; ++g) {
-            float T[16] = {};
-            for (index_t b = g * bpg; b < std::min(nb, (g + 1) * bpg); ++b) {
-                std::int32_t D[16] = {};
+        for (index_t j = 0; j < nx; ++j) {
+            std::int32_t D[16] = {};
+            for (index_t b = j * kx; b < std::min(nb, j * kx + kx); ++b)
                 for (int p = 0; p < 64; ++p) {
                     const int i = int8_slot_code(info.bits, p);
                     D[p / 4] += static_cast<std::int32_t>(block_code(codes + b * block_bytes(info.bits), info.bits, i)) *
                                 xq[static_cast<std::size_t>(64 * b + i)];
                 }
-                for (int l = 0; l < 16; ++l)
-                    T[l] = int8_block_step(static_cast<float>(D[l]), sx[static_cast<std::size_t>(b)], T[l]);
-            }
-            for (int l = 0; l < 16; ++l) Y[g % 2][l] = int8_group_step(W.scale(r, g), T[l], Y[g % 2][l]);
+            const float w = int8_scale_product(W.scale(r, j * kx / bpg), sx[static_cast<std::size_t>(j)]);
+            for (int l = 0; l < 16; ++l) Y[j % 2][l] = int8_xblock_step(static_cast<float>(D[l]), w, Y[j % 2][l]);
         }
         float l16[16], C[16] = {};
         for (int l = 0; l < 16; ++l) l16[l] = Y[0][l] + Y[1][l];
