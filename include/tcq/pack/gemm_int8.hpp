@@ -431,16 +431,22 @@ struct int8_row_stats {
             sf[i] = half_to_float_fast(sr[g]);
             zw[i] = int8_zero_weight(sf[i], static_cast<float>(zr[g]));
         }
-        const index_t nx = A.xblocks;
+        const index_t nx = A.xblocks, xpg = G == 1 ? nx : A.group_blocks / A.kx;  // x-blocks per group
+        const auto W16 = static_cast<index_t>(simd::width);
         for (index_t v = v0; v < v1; ++v) {
             const float* sx = A.sx.data() + v * nx;
             float* o = w.data() + v * xblocks16;
             index_t j = 0;
-            if (A.group_blocks == A.kx)  // one x-block per group: 16 products per step (correctly rounded either way)
-                for (; j + static_cast<index_t>(simd::width) <= nx; j += static_cast<index_t>(simd::width))
-                    (simd::fbatch::load_unaligned(sf.data() + j) * simd::fbatch::load_unaligned(sx + j))
-                        .store_unaligned(o + j);
-            for (; j < nx; ++j) o[j] = int8_scale_product(sf[static_cast<std::size_t>(j * A.kx / A.group_blocks)], sx[j]);
+            if (xpg == 1)  // one x-block per group: a register of products per step (correctly rounded either way)
+                for (; j + W16 <= nx; j += W16)
+                    (simd::fbatch::load_unaligned(sf.data() + j) * simd::fbatch::load_unaligned(sx + j)).store_unaligned(o + j);
+            for (index_t g = j / xpg, k = j % xpg; j < nx; ++j) {
+                o[j] = int8_scale_product(sf[static_cast<std::size_t>(g)], sx[j]);
+                if (++k == xpg) {
+                    ++g;
+                    k = 0;
+                }
+            }
         }
     }
 };
