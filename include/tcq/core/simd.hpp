@@ -36,17 +36,19 @@ struct portable {};                ///< plain C++ (and tcq::simd batches)
 struct avx2 : portable {};         ///< AVX2 + FMA + BMI2
 struct avx512vnni : avx2 {};       ///< AVX-512 F/BW/DQ/VL/VBMI + VNNI (Zen 4/5, Ice Lake and later)
 
-/// 1 when the avx2 overloads are compiled in.
 #if defined(__AVX2__) && defined(__FMA__) && defined(__BMI2__)
+/// 1 when the avx2 overloads are compiled in.
 #define TCQ_ISA_AVX2 1
 #else
+/// 0: no avx2 overloads in this build.
 #define TCQ_ISA_AVX2 0
 #endif
-/// 1 when the avx512vnni overloads are compiled in.
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
     defined(__AVX512VBMI__) && defined(__AVX512VNNI__) && TCQ_ISA_AVX2
+/// 1 when the avx512vnni overloads are compiled in.
 #define TCQ_ISA_AVX512VNNI 1
 #else
+/// 0: no avx512vnni overloads in this build.
 #define TCQ_ISA_AVX512VNNI 0
 #endif
 
