@@ -87,7 +87,8 @@ inline constexpr auto int8_slot_tables = [] {
 }();
 
 /// Quantizes one x-block of `len` (a multiple of 64) columns: scale, codes in
-/// slot order, Σ codes. The AVX-512 path does the same correctly rounded ops.
+/// slot order into q (which arrives zeroed), Σ codes. The AVX-512 path does
+/// the same correctly rounded ops.
 inline std::int32_t int8_quantize_xblock(const float* x, index_t len, int bits, float& sx, std::int8_t* q) {
     float amax = 0.f;
     bool finite = true;
@@ -108,7 +109,6 @@ inline std::int32_t int8_quantize_xblock(const float* x, index_t len, int bits, 
         finite = finite && std::isfinite(x[i]);
     }
     sx = finite ? int8_scale(amax) : std::numeric_limits<float>::quiet_NaN();
-    std::fill(q, q + len, std::int8_t{0});
     if (!finite || amax == 0.f) return 0;
     std::int32_t sum = 0;
     for (index_t b = 0; b < len; b += 64) {
