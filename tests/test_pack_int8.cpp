@@ -15,16 +15,11 @@
 #include "tcq/reference/pack.hpp"
 
 using pack_fixtures::case_spec;
+using pack_fixtures::fbits;
 using pack_fixtures::make_quantized;
 using tcq::index_t;
 
 namespace {
-
-std::uint32_t fbits(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
-}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     if (a.size() != b.size()) return false;

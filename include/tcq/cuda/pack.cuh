@@ -68,6 +68,18 @@ struct packed_device_view {
     }
 };
 
+/// Rows [r0, r1) of 64-row skip group s and the walk state (k, pos) at its
+/// first row; false when s is past the end or there are no kept weights.
+__device__ inline bool skip_group(const packed_device_view& W, index_t s, index_t& r0, index_t& r1, std::uint64_t& k,
+                                  std::uint64_t& pos) {
+    r0 = s * cost::skip_rows;
+    if (W.values == nullptr || r0 >= W.rows) return false;
+    k = W.skips[2 * s];
+    pos = W.skips[2 * s + 1];
+    r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    return true;
+}
+
 /// One thread per element: out[r·ldo + c] = s·(q − z) (0 at kept positions).
 __global__ void dequantize_dense_kernel(packed_device_view W, float* __restrict__ out, index_t ldo) {
     const index_t c = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
@@ -78,11 +90,9 @@ __global__ void dequantize_dense_kernel(packed_device_view W, float* __restrict_
 
 /// One thread per 64-row skip group: writes the kept weights of its rows.
 __global__ void dequantize_outliers_kernel(packed_device_view W, float* __restrict__ out, index_t ldo) {
-    const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-    const index_t r0 = s * cost::skip_rows;
-    if (W.values == nullptr || r0 >= W.rows) return;
-    std::uint64_t k = W.skips[2 * s], pos = W.skips[2 * s + 1];
-    const index_t r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r)
         walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
                          [&](index_t c, std::uint16_t v) {
@@ -103,11 +113,9 @@ __global__ void gemv_dense_kernel(packed_device_view W, const float* __restrict_
 
 /// One thread per 64-row skip group: y[r] += v·x[c] for the kept weights, in column order.
 __global__ void gemv_outliers_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
-    const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-    const index_t r0 = s * cost::skip_rows;
-    if (W.values == nullptr || r0 >= W.rows) return;
-    std::uint64_t k = W.skips[2 * s], pos = W.skips[2 * s + 1];
-    const index_t r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r) {
         float acc = y[r];
         walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
@@ -199,11 +207,9 @@ __global__ void gemv_int8_dense_kernel(packed_device_view W, int8_device_activat
 /// One thread per 64-row skip group: y[r] += fold of the CPU lanes o[j % 16]
 /// of the row's kept weights against fp32 x (the order of row_outliers).
 __global__ void gemv_int8_outliers_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
-    const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-    const index_t r0 = s * cost::skip_rows;
-    if (W.values == nullptr || r0 >= W.rows) return;
-    std::uint64_t k = W.skips[2 * s], pos = W.skips[2 * s + 1];
-    const index_t r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r) {
         float o[16] = {};
         int j = 0;
