@@ -2,6 +2,8 @@
 // Seeded inputs for the packed-format tests: quantized matrices built with
 // tcq::fit_grid (fp16 scales) + the element math, and a random kept mask.
 
+#include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -13,6 +15,13 @@
 #include "test_util.hpp"
 
 namespace pack_fixtures {
+
+/// The bits of a float (bit-exact comparisons that also tell NaNs and ±0 apart).
+inline std::uint32_t fbits(float f) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
 
 struct case_spec {
     tcq::index_t rows = 37;

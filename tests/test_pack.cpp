@@ -13,16 +13,11 @@
 #include "tcq/reference/pack.hpp"
 
 using pack_fixtures::case_spec;
+using pack_fixtures::fbits;
 using pack_fixtures::make_quantized;
 using tcq::index_t;
 
 namespace {
-
-std::uint32_t fbits(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
-}
 
 // Every (bits, group size, act-order) combination on odd shapes.
 std::vector<case_spec> round_trip_cases() {

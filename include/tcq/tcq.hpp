@@ -2,12 +2,15 @@
 /// @file tcq.hpp
 /// @brief Umbrella header: the whole public API of tcq::tcq, layer by layer
 /// (docs/architecture.md). Not included: the optional components, which need
-/// more than tcq::tcq: tcq/io/safetensors.hpp (tcq::io, nlohmann-json),
-/// tcq/cuda/ (nvcc) and tcq/reference/ (the scalar twins, for tests).
+/// more than tcq::tcq: tcq/io/safetensors*.hpp (tcq::io, nlohmann-json),
+/// tcq/mpi/ (tcq::mpi), tcq/tokenizer/ (tcq::tokenizer), tcq/cuda/ (nvcc) and
+/// tcq/reference/ (the scalar twins, for tests).
 
 #include "tcq/version.hpp"
 
 #include "tcq/core/aligned.hpp"
+#include "tcq/core/byte_io.hpp"
+#include "tcq/core/chunk_tree.hpp"
 #include "tcq/core/config.hpp"
 #include "tcq/core/eigen.hpp"
 #include "tcq/core/error.hpp"
@@ -50,14 +53,24 @@
 #include "tcq/pack/decode.hpp"
 #include "tcq/pack/dequantize.hpp"
 #include "tcq/pack/gemm.hpp"
+#include "tcq/pack/gemm_int8.hpp"
 #include "tcq/pack/gemv.hpp"
+#include "tcq/pack/int8_math.hpp"
 #include "tcq/pack/outliers.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 
+#include "tcq/io/atomic_file.hpp"
 #include "tcq/io/checksum.hpp"
 #include "tcq/io/mapped_file.hpp"
 #include "tcq/io/tcq_file.hpp"
+#include "tcq/io/tcq_file_layout.hpp"
+#include "tcq/io/tcq_file_reader.hpp"
+#include "tcq/io/tcq_file_writer.hpp"
 
+#include "tcq/pipeline/comparison.hpp"
+#include "tcq/pipeline/distribution.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/pipeline/pipeline.hpp"
+#include "tcq/pipeline/seed_list.hpp"
+#include "tcq/pipeline/stats.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 /// @file cuda/pack.cuh
-/// @brief CUDA kernels on packed matrices: dequantize to fp32 and the fused
-/// GEMV. Thin: codes, scales and kept weights are decoded with the element
+/// @brief CUDA kernels on packed matrices: dequantize to fp32, the fused
+/// GEMV, and the int8-activation GEMV (pack/gemm_int8.hpp). Thin: codes, scales and kept weights are decoded with the element
 /// math of pack/blocks.hpp, pack/outliers.hpp and quant/element.hpp, which the
 /// CPU tests cover (reference::dequantize uses the same walk_outlier_row).
 /// Compile-only here (no GPU on the build machines).
@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "tcq/pack/blocks.hpp"
+#include "tcq/pack/int8_math.hpp"
 #include "tcq/pack/outliers.hpp"
 #include "tcq/quant/element.hpp"
 
@@ -68,6 +69,18 @@ struct packed_device_view {
     }
 };
 
+/// Rows [r0, r1) of 64-row skip group s and the walk state (k, pos) at its
+/// first row; false when s is past the end or there are no kept weights.
+__device__ inline bool skip_group(const packed_device_view& W, index_t s, index_t& r0, index_t& r1, std::uint64_t& k,
+                                  std::uint64_t& pos) {
+    r0 = s * cost::skip_rows;
+    if (W.values == nullptr || r0 >= W.rows) return false;
+    k = W.skips[2 * s];
+    pos = W.skips[2 * s + 1];
+    r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    return true;
+}
+
 /// One thread per element: out[r·ldo + c] = s·(q − z) (0 at kept positions).
 __global__ void dequantize_dense_kernel(packed_device_view W, float* __restrict__ out, index_t ldo) {
     const index_t c = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
@@ -78,11 +91,9 @@ __global__ void dequantize_dense_kernel(packed_device_view W, float* __restrict_
 
 /// One thread per 64-row skip group: writes the kept weights of its rows.
 __global__ void dequantize_outliers_kernel(packed_device_view W, float* __restrict__ out, index_t ldo) {
-    const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-    const index_t r0 = s * cost::skip_rows;
-    if (W.values == nullptr || r0 >= W.rows) return;
-    std::uint64_t k = W.skips[2 * s], pos = W.skips[2 * s + 1];
-    const index_t r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r)
         walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
                          [&](index_t c, std::uint16_t v) {
@@ -103,11 +114,9 @@ __global__ void gemv_dense_kernel(packed_device_view W, const float* __restrict_
 
 /// One thread per 64-row skip group: y[r] += v·x[c] for the kept weights, in column order.
 __global__ void gemv_outliers_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
-    const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-    const index_t r0 = s * cost::skip_rows;
-    if (W.values == nullptr || r0 >= W.rows) return;
-    std::uint64_t k = W.skips[2 * s], pos = W.skips[2 * s + 1];
-    const index_t r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r) {
         float acc = y[r];
         walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
@@ -158,6 +167,122 @@ __global__ void gemm_outliers_kernel(packed_device_view W, const float* __restri
                          });
         for (int i = 0; i < n; ++i) Y[i * ldy + r] = acc[i];
     }
+}
+
+
+/// Device buffers of int8 activations for one vector, laid out as
+/// tcq::int8_activations (pack/gemm_int8.hpp); quantize_activations fills them.
+struct int8_device_activations {
+    std::int8_t* xq = nullptr;  ///< padded codes, each 64-column block in int8_slot_code order
+    float* sx = nullptr;        ///< xblocks scales
+    float* xz = nullptr;        ///< groups16 zero-point sums XZ_g, zero padded
+    const float* xf = nullptr;  ///< padded fp32 x, zero padded (input; kept weights use it)
+};
+
+/// One thread per group: quantizes the group's x-blocks in order (the element
+/// math of pack/int8_math.hpp) and chains XZ_g. groups16 − groups pad entries
+/// of xz must be zeroed by the caller.
+__global__ void int8_quantize_kernel(packed_device_view W, int8_device_activations A) {
+    const index_t g = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+    if (g >= W.groups) return;
+    const index_t nb = (W.cols + block_weights - 1) / block_weights, padded = nb * block_weights;
+    const int kx = int8_xblock_codes(W.group_size);
+    const index_t xcols = kx * block_weights, gcols = W.group_size ? W.group_size : padded;
+    float xz = 0.f;
+    for (index_t c0 = g * gcols; c0 < (g + 1) * gcols && c0 < padded; c0 += xcols) {
+        const index_t len = c0 + xcols < padded ? xcols : padded - c0;
+        float amax = 0.f;
+        bool finite = true;
+        for (index_t c = c0; c < c0 + len; ++c) {
+            amax = fmaxf(amax, fabsf(A.xf[c]));
+            finite = finite && isfinite(A.xf[c]);
+        }
+        const float sx = finite ? int8_scale(amax) : __int_as_float(0x7fc00000);
+        A.sx[c0 / xcols] = sx;
+        int sum = 0;
+        for (index_t b = c0; b < c0 + len; b += block_weights)
+            for (int p = 0; p < block_weights; ++p) {
+                const std::int8_t q = finite && amax > 0.f ? int8_quantize(A.xf[b + int8_slot_code(W.bits, p)], sx) : 0;
+                A.xq[b + p] = q;
+                sum += q;
+            }
+        xz = int8_block_step(static_cast<float>(sum), sx, xz);
+    }
+    A.xz[g] = xz;
+}
+
+/// One warp per row, dense part of the int8 GEMV in the CPU order: thread t
+/// keeps canonical lane t % 16 of chain Y_{t/16} (x-blocks j with j % 2 = t/16),
+/// with exact integer lane sums; folds with the shuffle tree 16, 8, 4, 2, 1
+/// (= fold(Y0 + Y1) of simd::fold_lanes), minus the folded zero-point term.
+__global__ void gemv_int8_dense_kernel(packed_device_view W, int8_device_activations A, float* __restrict__ y) {
+    const index_t r = blockIdx.x * static_cast<index_t>(blockDim.x / 32) + threadIdx.x / 32;
+    const int t = static_cast<int>(threadIdx.x % 32), l = t % 16;
+    if (r >= W.rows) return;
+    const index_t nb = (W.cols + block_weights - 1) / block_weights;
+    const int kx = int8_xblock_codes(W.group_size);
+    const index_t nx = (nb + kx - 1) / kx, bpg = W.group_size ? W.group_size / block_weights : nb;
+    const std::uint8_t* row = W.codes + r * W.row_bytes();
+    float Y = 0.f;
+    for (index_t j = t / 16; j < nx; j += 2) {
+        int D = 0;
+        for (index_t b = j * kx; b < j * kx + kx && b < nb; ++b)
+            for (int p = 4 * l; p < 4 * l + 4; ++p)
+                D += static_cast<int>(block_code(row + b * block_bytes(W.bits), W.bits, int8_slot_code(W.bits, p))) *
+                     A.xq[b * block_weights + p];
+        const float w = int8_scale_product(half_to_float(W.scales[r * W.groups + j * kx / bpg]), A.sx[j]);
+        Y = int8_xblock_step(static_cast<float>(D), w, Y);
+    }
+    float C = 0.f;
+    if (t < 16)
+        for (index_t g = l; g < (W.groups + 15) / 16 * 16; g += 16) {
+            const float zw = g < W.groups ? int8_zero_weight(half_to_float(W.scales[r * W.groups + g]),
+                                                             static_cast<float>(W.zeros[r * W.groups + g]))
+                                          : 0.f;
+            C = int8_zero_step(zw, A.xz[g], C);
+        }
+    for (int off = 16; off >= 1; off /= 2) {
+        Y += __shfl_down_sync(0xffffffffu, Y, off);
+        if (off < 16) C += __shfl_down_sync(0xffffffffu, C, off);
+    }
+    if (t == 0) y[r] = Y - C;
+}
+
+/// One thread per 64-row skip group: y[r] += fold of the CPU lanes o[j % 16]
+/// of the row's kept weights against fp32 x (the order of row_outliers).
+__global__ void gemv_int8_outliers_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
+    for (index_t r = r0; r < r1; ++r) {
+        float o[16] = {};
+        int j = 0;
+        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+                         [&](index_t c, std::uint16_t v) {
+                             o[j % 16] = fmaf(decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16), x[c],
+                                              o[j % 16]);
+                             ++j;
+                         });
+        for (int h = 8; h >= 1; h /= 2)
+            for (int i = 0; i < h; ++i) o[i] = o[i] + o[i + h];
+        y[r] = y[r] + o[0];
+    }
+}
+
+/// y = Ŵx with int8 activations (device memory; A.xf holds the zero-padded x,
+/// A.xz is zeroed by the caller). Regular grouping only (tcq::int8_supported).
+/// Same bits as tcq::gemv_int8 on the CPU when built with --fmad=false.
+inline cudaError_t gemv_int8(const packed_device_view& W, const int8_device_activations& A, float* y,
+                             cudaStream_t stream = nullptr) {
+    if (W.rows == 0 || W.cols == 0) return cudaSuccess;
+    int8_quantize_kernel<<<static_cast<unsigned>((W.groups + 63) / 64), 64, 0, stream>>>(W, A);
+    constexpr unsigned warps = 8;
+    gemv_int8_dense_kernel<<<static_cast<unsigned>((W.rows + warps - 1) / warps), warps * 32, 0, stream>>>(W, A, y);
+    if (W.values != nullptr) {
+        const index_t groups = outlier_skips(W.rows);
+        gemv_int8_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, A.xf, y);
+    }
+    return cudaGetLastError();
 }
 
 /// out (rows × cols, row stride ldo, device memory) = Ŵ. Launches on `stream`.

@@ -1,7 +1,7 @@
 #pragma once
 /// @file reference/pack.hpp
 /// @brief Scalar twins of the packed kernels (pack/dequantize.hpp,
-/// pack/gemm.hpp, pack/gemv.hpp, io/checksum.hpp). Plain loops over
+/// pack/gemm.hpp, pack/gemv.hpp, pack/gemm_int8.hpp, io/checksum.hpp). Plain loops over
 /// block_code(), written straight from the canonical order documented in
 /// pack/gemm.hpp: the definition the SIMD kernels are tested against.
 
@@ -12,6 +12,7 @@
 
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/simd.hpp"
+#include "tcq/pack/int8_math.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 
 namespace tcq::reference {
@@ -106,6 +107,82 @@ inline void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<f
     std::vector<float> y(static_cast<std::size_t>(W.rows()));
     for (index_t i = 0; i < X.rows(); ++i) {
         reference::gemv(W, X.row_span(i), y);
+        std::copy(y.begin(), y.end(), Y.row(i));
+    }
+}
+
+/// y = Ŵx with int8 activations, in the order of pack/int8_math.hpp: x
+/// quantized per x-block, exact integer lane sums over the slot order, then
+/// the fixed float epilogue. Regular grouping only.
+inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y) {
+    const packed_info& info = W.info();
+    require(static_cast<index_t>(x.size()) == info.cols && static_cast<index_t>(y.size()) == info.rows,
+            "reference::gemv_int8: size mismatch");
+    require(!info.act_order && info.group_size % 64 == 0, "reference::gemv_int8: unsupported layout");
+    const index_t nb = info.blocks_per_row(), P = nb * 64, G = info.groups(), G16 = (G + 15) / 16 * 16;
+    const index_t bpg = info.group_size ? info.group_size / 64 : nb;
+    const index_t kx = int8_xblock_codes(info.group_size), nx = (nb + kx - 1) / kx;
+    std::vector<float> xp(static_cast<std::size_t>(P), 0.f);
+    std::copy(x.begin(), x.end(), xp.begin());
+    // Quantized x in column order, x-block scales, zero-point sums XZ_g.
+    std::vector<int> xq(static_cast<std::size_t>(P), 0);
+    std::vector<float> sx(static_cast<std::size_t>(nx)), XZ(static_cast<std::size_t>(G16), 0.f);
+    for (index_t j = 0; j < nx; ++j) {
+        const index_t c0 = 64 * kx * j, c1 = std::min(P, c0 + 64 * kx);
+        float amax = 0.f;
+        bool finite = true;
+        for (index_t c = c0; c < c1; ++c) {
+            amax = std::max(amax, std::fabs(xp[static_cast<std::size_t>(c)]));
+            finite = finite && std::isfinite(xp[static_cast<std::size_t>(c)]);
+        }
+        const float s = finite ? int8_scale(amax) : std::nanf("");
+        sx[static_cast<std::size_t>(j)] = s;
+        int sum = 0;
+        if (finite && amax > 0.f)
+            for (index_t c = c0; c < c1; ++c) {
+                xq[static_cast<std::size_t>(c)] = int8_quantize(xp[static_cast<std::size_t>(c)], s);
+                sum += xq[static_cast<std::size_t>(c)];
+            }
+        float& z = XZ[static_cast<std::size_t>(j * kx / bpg)];
+        z = int8_block_step(static_cast<float>(sum), s, z);
+    }
+    outlier_cursor cur(W.parts().outliers, info.cols, 0);
+    for (index_t r = 0; r < info.rows; ++r) {
+        const std::uint8_t* codes = W.row_codes(r);
+        float Y[2][16] = {};
+        for (index_t j = 0; j < nx; ++j) {
+            std::int32_t D[16] = {};
+            for (index_t b = j * kx; b < std::min(nb, j * kx + kx); ++b)
+                for (int p = 0; p < 64; ++p) {
+                    const int i = int8_slot_code(info.bits, p);
+                    D[p / 4] += static_cast<std::int32_t>(block_code(codes + b * block_bytes(info.bits), info.bits, i)) *
+                                xq[static_cast<std::size_t>(64 * b + i)];
+                }
+            const float w = int8_scale_product(W.scale(r, j * kx / bpg), sx[static_cast<std::size_t>(j)]);
+            for (int l = 0; l < 16; ++l) Y[j % 2][l] = int8_xblock_step(static_cast<float>(D[l]), w, Y[j % 2][l]);
+        }
+        float l16[16], C[16] = {};
+        for (int l = 0; l < 16; ++l) l16[l] = Y[0][l] + Y[1][l];
+        for (index_t g = 0; g < G16; ++g) {
+            const float w = g < G ? int8_zero_weight(W.scale(r, g), static_cast<float>(W.zero_code(r, g))) : 0.f;
+            C[g % 16] = int8_zero_step(w, XZ[static_cast<std::size_t>(g)], C[g % 16]);
+        }
+        const float dense = simd::fold_lanes(l16) - simd::fold_lanes(C);
+        float o[16] = {};
+        cur.next_row([&](index_t j, index_t c, std::uint16_t v) {
+            o[j % 16] = std::fma(decode_value(v, info.outlier_format), xp[static_cast<std::size_t>(c)], o[j % 16]);
+        });
+        y[static_cast<std::size_t>(r)] = dense + simd::fold_lanes(o);
+    }
+}
+
+/// Y = X·Ŵᵀ with int8 activations, one reference::gemv_int8 per row of X.
+inline void gemm_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y) {
+    require(X.cols() == W.cols(), "reference::gemm_int8: X columns mismatch");
+    require_shape(Y, X.rows(), W.rows(), "reference::gemm_int8: Y");
+    std::vector<float> y(static_cast<std::size_t>(W.rows()));
+    for (index_t i = 0; i < X.rows(); ++i) {
+        reference::gemv_int8(W, X.row_span(i), y);
         std::copy(y.begin(), y.end(), Y.row(i));
     }
 }
