@@ -2,7 +2,8 @@
 # Installs the Debian packages tcq needs, only those missing (idempotent).
 # Usage: install-deps.sh [docs]   (docs: also doxygen, for CI's docs_doxygen test)
 set -euo pipefail
-pkgs=(cmake make g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
+pkgs=(cmake make g++ pkg-config libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
+      libpcre2-dev libutf8proc-dev
       clang libclang-rt-14-dev)
 for group in "$@"; do
   case $group in
