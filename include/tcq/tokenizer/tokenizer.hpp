@@ -44,6 +44,8 @@ public:
     [[nodiscard]] static tokenizer from_path(const std::filesystem::path& path) {
         namespace fs = std::filesystem;
         std::error_code ec;
+        if (!fs::exists(path, ec))
+            fail(path.string(), ": no such file or directory (expected tokenizer.json or a directory holding it)");
         const fs::path file = fs::is_directory(path, ec) ? path / "tokenizer.json" : path;
         const std::string text = tok::read_text_file(file);
         const fs::path cfg = file.parent_path() / "tokenizer_config.json";
