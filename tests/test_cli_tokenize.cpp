@@ -74,10 +74,10 @@ std::string dir_arg(const std::string& name) { return "--tokenizer '" + (data_di
 }  // namespace
 
 TEST_CASE("cli tokenize: ids of Hugging Face test vectors, one line on stdout") {
-    // (tokenizer, string index): the empty string, spaces and newlines, a contraction-rich
-    // sentence, emoji, Khmer, and the long stress string.
+    // (tokenizer, string index): "Äpfel", the empty string, "\n", Khmer, and the long
+    // stress string (runs of spaces, tabs and newlines, emoji with ZWJ, CJK, digits).
     const std::vector<std::pair<std::string, std::size_t>> cases = {
-        {"gpt-2", 1}, {"gpt-2", 7}, {"gpt-2", 45}, {"llama-spm", 1}, {"llama-spm", 21}, {"llama-spm", 45},
+        {"gpt-2", 2}, {"gpt-2", 7}, {"gpt-2", 45}, {"llama-spm", 1}, {"llama-spm", 21}, {"llama-spm", 45},
         {"llama-bpe", 45}, {"qwen2", 45}};
     for (const auto& [name, i] : cases) {
         const auto [text, want] = vector_of(name, i);
