@@ -476,3 +476,20 @@ TEST_CASE("bad input: every truncation of a tokenizer.json is a clean error") {
     }
     CHECK(errors == static_cast<int>(s.size()));
 }
+
+TEST_CASE("fuzz seeds are valid tokenizers (tests/fuzz/corpus_tokenizer)") {
+    int n = 0;
+    for (const auto& f : fs::directory_iterator(fs::path(TCQ_SOURCE_DIR) / "tests" / "fuzz" / "corpus_tokenizer")) {
+        const std::string all = tcq::tok::read_text_file(f.path());
+        const std::size_t nul = all.find('\0');
+        INFO(f.path().string());
+        const auto t = tcq::tokenizer::from_json_text(all.substr(0, nul), f.path().filename().string());
+        const std::string text = nul == std::string::npos ? "hello world" : all.substr(nul + 1);
+        const ids_t ids = t.encode(text);
+        CHECK(!ids.empty());
+        CHECK(t.encode(text, true).size() == ids.size() + 1);  // each seed adds one special id
+        CHECK_FALSE(t.decode(ids).empty());
+        ++n;
+    }
+    CHECK(n >= 4);
+}

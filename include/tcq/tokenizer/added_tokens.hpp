@@ -145,12 +145,10 @@ private:
         }
     };
 
-    static char32_t last_code_point(const std::string& s, std::size_t end) {
-        std::size_t b = end - 1;
-        while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0u) == 0x80u) --b;
-        return next_code_point(s, b);
+    static bool ends_with_word(const std::string& s, std::size_t end) {
+        std::size_t b = previous_code_point_start(s, end);
+        return is_word_char(next_code_point(s, b));
     }
-    static bool ends_with_word(const std::string& s, std::size_t end) { return is_word_char(last_code_point(s, end)); }
     static bool starts_with_word(const std::string& s, std::size_t at) {
         std::size_t k = at;
         return is_word_char(next_code_point(s, k));
@@ -158,8 +156,7 @@ private:
     // Start of the run of white space that ends at `end`.
     static std::size_t white_space_start(const std::string& s, std::size_t end) {
         while (end > 0) {
-            std::size_t b = end - 1;
-            while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0u) == 0x80u) --b;
+            const std::size_t b = previous_code_point_start(s, end);
             std::size_t k = b;
             if (!is_white_space(next_code_point(s, k))) break;
             end = b;

@@ -12,6 +12,7 @@
 ///
 /// Needs PCRE2 and utf8proc: link `tcq::tokenizer`. Not part of `tcq/tcq.hpp`.
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <optional>

@@ -88,6 +88,13 @@ inline void append_utf8(std::string& out, char32_t cp) {
     }
 }
 
+/// Start of the code point that ends at `end` (> 0) in well-formed UTF-8 `s`.
+[[nodiscard]] inline std::size_t previous_code_point_start(std::string_view s, std::size_t end) noexcept {
+    std::size_t b = end - 1;
+    while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0u) == 0x80u) --b;
+    return b;
+}
+
 /// Byte length of the (well-formed) UTF-8 sequence whose lead byte is `lead`.
 [[nodiscard]] constexpr std::size_t utf8_lead_length(unsigned char lead) noexcept {
     return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
