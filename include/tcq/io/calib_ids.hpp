@@ -4,7 +4,7 @@
 /// one sequence of token ids per line (docs/tokenizers.md, "Pre-tokenized ids").
 ///
 /// Format: decimal ids in [0, 2^31 - 1) separated by spaces or tabs; one line
-/// is one window or one document; a trailing '\r' is ignored; blank lines and
+/// is one window or one document; a trailing carriage return is ignored; blank lines and
 /// lines whose first non-blank character is '#' are skipped. The output line
 /// of `tcq tokenize` is a valid one-sequence file.
 ///

@@ -3,12 +3,13 @@
 /// @brief A compiled PCRE2 pattern (UTF + Unicode properties) and the
 /// left-to-right list of its non-overlapping matches.
 ///
-/// The pre-tokenizer split patterns of `tokenizer.json` use \p{L}, \p{N},
-/// (?i:…) and lookahead (?!\S); Hugging Face runs them with Oniguruma. PCRE2
+/// The pre-tokenizer split patterns of `tokenizer.json` use `\p{L}`, `\p{N}`,
+/// `(?i:…)` and the lookahead `(?!\S)`; Hugging Face runs them with Oniguruma. PCRE2
 /// with PCRE2_UTF | PCRE2_UCP gives the same classes from its own Unicode
 /// tables, so tcq carries none.
 
 #ifndef PCRE2_CODE_UNIT_WIDTH
+/// tcq uses the 8-bit (UTF-8) PCRE2 library, libpcre2-8.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #endif
 

@@ -37,7 +37,7 @@ enum class unicode_form { nfc, nfd, nfkc, nfkd };
 }
 
 /// True for the White_Space property (what Rust's char::is_whitespace and
-/// regex \s mean): the space separators Zs, Zl, Zp plus U+0009..U+000D and U+0085.
+/// regex `\s` mean): the space separators Zs, Zl, Zp plus U+0009..U+000D and U+0085.
 [[nodiscard]] inline bool is_white_space(char32_t cp) noexcept {
     if ((cp >= 0x09 && cp <= 0x0D) || cp == 0x85) return true;
     const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
@@ -45,7 +45,7 @@ enum class unicode_form { nfc, nfd, nfkc, nfkd };
 }
 
 /// A word character for `single_word` added tokens: letters, marks, decimal
-/// and letter numbers, connector punctuation (Rust regex \w up to the few
+/// and letter numbers, connector punctuation (Rust regex `\w` up to the few
 /// Other_Alphabetic symbols).
 [[nodiscard]] inline bool is_word_char(char32_t cp) noexcept {
     switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
