@@ -2,8 +2,9 @@
 # Installs the Debian packages tcq needs, only those missing (idempotent).
 # Usage: install-deps.sh [docs]   (docs: also doxygen, for CI's docs_doxygen test)
 set -euo pipefail
-pkgs=(cmake make g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-      clang libclang-rt-14-dev libopenmpi-dev openmpi-bin)
+pkgs=(cmake make g++ pkg-config libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
+      libpcre2-dev libutf8proc-dev libopenmpi-dev openmpi-bin
+      clang libclang-rt-14-dev)
 for group in "$@"; do
   case $group in
     docs) pkgs+=(doxygen) ;;

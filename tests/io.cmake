@@ -4,3 +4,10 @@ if(NOT TARGET tcq_io)
                       "(Debian: nlohmann-json3-dev) for tcq::io; or set TCQ_BUILD_TESTS=OFF")
 endif()
 target_link_libraries(test_safetensors PRIVATE tcq::io)
+# Tokenizer tests need tcq::tokenizer (PCRE2, utf8proc); this project's own build requires it.
+if(NOT TARGET tcq_tokenizer)
+  message(FATAL_ERROR "tests/test_tokenizer.cpp needs libpcre2-8 and libutf8proc for tcq::tokenizer "
+                      "(Debian: libpcre2-dev libutf8proc-dev); or set TCQ_BUILD_TESTS=OFF")
+endif()
+target_link_libraries(test_tokenizer PRIVATE tcq::tokenizer)
+target_link_libraries(test_calib_ids PRIVATE tcq::io)

@@ -17,6 +17,8 @@ set(_rank_pipeline 7)
 set(_rank_reference 8)  # may include core … io
 set(_rank_cuda 8)       # may include core … pack
 set(_rank_mpi 8)        # tcq::mpi: may include every layer
+set(_rank_tokenizer 8)  # tcq::tokenizer: text to ids, beside the pipeline
+set(_max_tokenizer 0)   # needs core only
 set(_max_reference 6)
 set(_max_cuda 5)
 file(GLOB_RECURSE _hdrs LIST_DIRECTORIES false ${SRC}/include/tcq/*.hpp ${SRC}/include/tcq/*.cuh)

@@ -1,6 +1,6 @@
 /// @file main.cpp
 /// @brief The `tcq` command-line tool: GPTQ, scores, selection, packing and
-/// the whole TaCQ method on per-layer safetensors files.
+/// the whole TaCQ method on per-layer safetensors files; tokenization.
 ///
 /// Exit status: 0 success; 1 runtime error (bad or inconsistent input data,
 /// I/O failure; "tcq: error: …" on stderr); 2 usage error (the message and
@@ -20,6 +20,7 @@
 #include "cmd_score.hpp"
 #include "cmd_select.hpp"
 #include "cmd_tacq.hpp"
+#include "cmd_tokenize.hpp"
 #include "command.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/version.hpp"
@@ -32,7 +33,7 @@ using tcq::cli::command;
 std::vector<command> commands() {
     return {tcq::cli::gptq_command(),  tcq::cli::score_command(),  tcq::cli::select_command(),
             tcq::cli::pack_command(),  tcq::cli::inspect_command(), tcq::cli::unpack_command(),
-            tcq::cli::tacq_command()};
+            tcq::cli::tacq_command(),  tcq::cli::tokenize_command()};
 }
 
 /// The top-level usage text.
