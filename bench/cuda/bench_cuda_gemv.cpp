@@ -10,45 +10,15 @@
 // a GPU machine with scripts/cuda-check.sh.
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <string>
 
+#include "../packed_fixture.hpp"
 #include "cuda_runner.hpp"
-#include "tcq/pack/packed_matrix.hpp"
 
 namespace {
 
 using tcq::index_t;
 
-tcq::packed_matrix make_packed(index_t rows, index_t cols, int bits) {
-    std::mt19937_64 g(static_cast<unsigned>(rows * 31 + cols + bits));
-    tcq::quantized_matrix q;
-    q.rows = rows;
-    q.cols = cols;
-    tcq::grid_spec spec;
-    spec.bits = bits;
-    spec.group_size = 128;
-    spec.fp16_scale = true;
-    q.grid = tcq::grid(spec, rows, cols);
-    std::uniform_real_distribution<float> sd(0.001f, 0.01f);
-    for (auto& p : q.grid.params) {
-        p.scale = tcq::round_to_half(sd(g));
-        p.zero = static_cast<float>(g() % (1u << bits));
-    }
-    const auto n = static_cast<std::size_t>(rows * cols);
-    q.codes.resize(n);
-    for (auto& c : q.codes) c = static_cast<std::uint8_t>(g() & ((1u << bits) - 1u));
-    q.values.assign(n, 0.f);
-    q.kept = tcq::mask(rows, cols);
-    for (std::size_t i = 0; i < static_cast<std::size_t>(0.0035 * static_cast<double>(n)); ++i) {
-        const auto f = static_cast<index_t>(g() % n);
-        q.kept.set(f);
-        q.values[static_cast<std::size_t>(f)] = 0.05f;
-    }
-    tcq::pack_options o;
-    o.verify_values = false;
-    return tcq::pack(q, o);
-}
 
 void BM_CudaPackedGemv(benchmark::State& state) {
     std::string why;
@@ -58,7 +28,7 @@ void BM_CudaPackedGemv(benchmark::State& state) {
     }
     const index_t rows = state.range(0), cols = state.range(1);
     const int bits = static_cast<int>(state.range(2));
-    const tcq::packed_matrix P = make_packed(rows, cols, bits);
+    const tcq::packed_matrix P = bench_fixture::make_packed(rows, cols, bits, static_cast<unsigned>(rows * 31 + cols + bits));
     const auto& v = P.view();
     const auto& i = v.info();
     const auto& p = v.parts();
