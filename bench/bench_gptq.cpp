@@ -17,8 +17,8 @@
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
 #include "tcq/gptq/solver.hpp"
-#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/quant/fit.hpp"
+#include "tcq/quant/masked_fit.hpp"
 
 namespace {
 using tcq::index_t;

@@ -12,7 +12,7 @@
 //   bw_frac    GB/s ÷ the read bandwidth measured in-process over the same
 //              bytes, layout and thread count (BM_Raw_ReadBandwidth's kernel)
 //   x_eigen    speed-up over the fp32 Eigen GEMV measured in-process
-//   bits/w     exact bits per weight (pack/cost.hpp)
+//   bits/w     exact bits per weight (core/storage_cost.hpp)
 //   x_fp32k    (int8) speed-up over the fp32-exact tcq::gemv, same run
 //   x_batch1   (int8, n > 1) time ÷ the batch-1 time of the same kernel, same run
 //   x_fp32     (stack) speed-up over the fp32 Eigen stack, same run

@@ -18,7 +18,7 @@
 #   fuzz   every fuzz target the asan stage built, FUZZ_SECONDS (20) each,
 #          seeded from tests/fuzz/corpus_<name>/ (never written to).
 #   clang  optional: clang++ Release, -Werror, tests only (optimized clang code).
-# The last line is "N passed, N failed", summed over every ctest run, fuzz
+# The last line is "N passed, N failed, N skipped", summed over every ctest run, fuzz
 # run and failed build; the exit status is non-zero if anything failed.
 set -uo pipefail
 
@@ -30,6 +30,7 @@ CTEST_TIMEOUT=${CTEST_TIMEOUT:-900}   # per test, unless the test sets its own
 COMMON=(-DTCQ_BUILD_TESTS=ON)
 passed=0
 failed=0
+skipped=0
 LAST_COUNTS=""
 
 log() { printf '\n==== %s [%s]\n' "$*" "$(date +%T)"; }
@@ -62,18 +63,22 @@ configure_build() {
 run_ctest() {
   local dir=$1
   shift
-  local out="$dir/ci-ctest.log" line p=0 f=0
+  local out="$dir/ci-ctest.log" line p=0 f=0 k=0
   ctest --test-dir "$dir" --output-on-failure -j"$JOBS" --timeout "$CTEST_TIMEOUT" "$@" 2>&1 | tee "$out"
   line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$out" | tail -1)
   if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
     f=${BASH_REMATCH[1]}
-    p=$((BASH_REMATCH[2] - f))
+    # Skipped tests (SKIP_RETURN_CODE, e.g. CUDA tests without a device) are
+    # neither passed nor failed.
+    k=$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)$' "$out" || true)
+    p=$((BASH_REMATCH[2] - f - k))
   elif ! grep -q 'No tests were found' "$out"; then
     f=1  # ctest itself failed
   fi
   passed=$((passed + p))
   failed=$((failed + f))
-  LAST_COUNTS="$p passed, $f failed"
+  skipped=$((skipped + k))
+  LAST_COUNTS="$p passed, $f failed, $k skipped"
 }
 
 stage_gcc() {
@@ -160,7 +165,7 @@ main() {
   done
   log "summary: $((SECONDS - t_all))s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%s\n' "${summary[@]}"
-  echo "$passed passed, $failed failed"
+  echo "$passed passed, $failed failed, $skipped skipped"
   ((failed == 0))
 }
 

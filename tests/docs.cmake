@@ -34,3 +34,13 @@ if(Python3_Interpreter_FOUND)
             -o ${CMAKE_CURRENT_BINARY_DIR}/docs/performance.md)
   set_tests_properties(docs_perf_report PROPERTIES LABELS integration)
 endif()
+
+# No file points outside the repository (../shared, the design brief).
+add_test(NAME repo_self_contained
+  COMMAND ${CMAKE_COMMAND} -DSRC=${PROJECT_SOURCE_DIR} -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/self_contained.cmake)
+set_tests_properties(repo_self_contained PROPERTIES LABELS integration)
+
+# include/tcq headers include only their own layer or lower ones (docs/architecture.md).
+add_test(NAME layering
+  COMMAND ${CMAKE_COMMAND} -DSRC=${PROJECT_SOURCE_DIR} -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/layering.cmake)
+set_tests_properties(layering PROPERTIES LABELS integration)

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "tcq/gptq/hessian.hpp"
-#include "tcq/gptq/rtn.hpp"
 #include "tcq/gptq/solver.hpp"
+#include "tcq/quant/rtn.hpp"
 #include "test_util.hpp"
 
 namespace gptq_test {

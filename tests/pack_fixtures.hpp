@@ -7,9 +7,9 @@
 #include <random>
 #include <vector>
 
+#include "tcq/io/tcq_file.hpp"
 #include "tcq/pack/dequantize.hpp"
 #include "tcq/pack/gemv.hpp"
-#include "tcq/pack/file.hpp"
 #include "tcq/quant/fake_quant.hpp"
 #include "tcq/quant/fit.hpp"
 #include "test_util.hpp"

@@ -4,7 +4,11 @@
 
 #if !defined(TCQ_CLI_PATH)
 
-TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") { MESSAGE("skipped: no tcq executable in this build"); }
+#include "skip.hpp"
+
+TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") {
+    tcq_test::skip("no tcq executable in this build (TCQ_BUILD_TOOLS=OFF)");
+}
 
 #else
 
@@ -26,7 +30,7 @@ TEST_CASE("cli: tcq tool not built (TCQ_BUILD_TOOLS=OFF)") { MESSAGE("skipped: n
 
 #include "tcq/gptq/solver.hpp"
 #include "tcq/io/safetensors.hpp"
-#include "tcq/pack/file.hpp"
+#include "tcq/io/tcq_file.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/topk.hpp"

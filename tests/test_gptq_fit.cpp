@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "gptq_test_util.hpp"
-#include "tcq/gptq/batched_fit.hpp"
-#include "tcq/gptq/masked_fit.hpp"
+#include "tcq/quant/batched_fit.hpp"
+#include "tcq/quant/masked_fit.hpp"
 #include "tcq/reference/gptq.hpp"
 #include "tcq/reference/quant.hpp"
 

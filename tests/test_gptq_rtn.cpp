@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "gptq_test_util.hpp"
-#include "tcq/gptq/masked_fit.hpp"
-#include "tcq/gptq/rtn.hpp"
+#include "tcq/quant/masked_fit.hpp"
+#include "tcq/quant/rtn.hpp"
 #include "tcq/reference/gptq.hpp"
 
 using tcq::index_t;

@@ -31,7 +31,7 @@ TEST_CASE("TaCQ on the fixture: tcq file round trip equals the pipeline's values
 
     const auto path = std::filesystem::temp_directory_path() / "tcq_test_llama2c_tcq.tcq";
     const double bpw = l2c::save_tcq(r, {}, path, pol);
-    CHECK(bpw == doctest::Approx(r.bits.bits_per_weight()).epsilon(1e-12));
+    CHECK(bpw == doctest::Approx(r.bits.per_weight()).epsilon(1e-12));
     auto loaded = base;
     l2c::apply_tcq(loaded, tcq::packed_file::open(path), pol);
     std::filesystem::remove(path);

@@ -2,6 +2,7 @@
 // rejection of corrupt, truncated and extended files.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -287,6 +288,7 @@ TEST_CASE("random mutations never crash the loader; accepted files run the kerne
     const sample s = make_sample();
     std::mt19937 g(12345);
     int accepted = 0;
+    index_t checked_rows = 0;
     for (int it = 0; it < 400; ++it) {
         auto c = s.bytes;
         const int flips = 1 + static_cast<int>(g() % 4);
@@ -303,9 +305,28 @@ TEST_CASE("random mutations never crash the loader; accepted files run the kerne
                     y(static_cast<std::size_t>(V.rows()));
                 tcq::dequantize(V, tcq::make_view(out.data(), V.rows(), V.cols()));
                 tcq::gemv(V, x, y);
+                // gemv of a ones-vector is the row sums of the dequantized matrix.
+                for (index_t r = 0; r < V.rows(); ++r) {
+                    double sum = 0, mag = 0;
+                    for (index_t c2 = 0; c2 < V.cols(); ++c2) {
+                        const double v = out[static_cast<std::size_t>(r * V.cols() + c2)];
+                        sum += v;
+                        mag += std::abs(v);
+                    }
+                    const double got = y[static_cast<std::size_t>(r)];
+                    if (std::isfinite(sum) && std::isfinite(mag)) {
+                        CHECK_MESSAGE(std::abs(got - sum) <= 1e-4 * mag + 1e-6, "mutation ", it, " matrix ", i,
+                                      " row ", r, ": gemv ", got, " vs row sum ", sum);
+                    } else {
+                        CHECK_MESSAGE(!std::isfinite(got), "mutation ", it, " matrix ", i, " row ", r);
+                    }
+                    ++checked_rows;
+                }
             }
         } catch (const tcq::error&) {
         }
     }
     MESSAGE("accepted ", accepted, " of 400 mutated files (checksums off)");
+    CHECK(accepted > 0);
+    CHECK(checked_rows > 0);
 }

@@ -115,7 +115,7 @@ TEST_CASE("pipeline: sequential GPTQ equals hand-wired layer-by-layer calls") {
     // the model now holds the final values
     CHECK(m.w1 == q1.q.values);
     CHECK(res.kept == 0);
-    CHECK(res.bits.outlier_bits == 0);
+    CHECK(res.bits.outliers == 0);
 }
 
 TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches are reused") {
@@ -138,8 +138,8 @@ TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches a
         }
     CHECK(kept1 == tacq.reports[0].kept);
     // bits: base + outliers, exact
-    CHECK(tacq.bits.outlier_bits > 0);
-    CHECK(tacq.bits.bits_per_weight() > 2.0);
+    CHECK(tacq.bits.outliers > 0);
+    CHECK(tacq.bits.per_weight() > 2.0);
 
     // SpQR-style at the same bits reuses the contrast (no new contrast pass) and gradients are not needed
     auto spqr = p.run(opts(tcq::quant_method::spqr, 2));

@@ -208,8 +208,13 @@ TEST_CASE("scores: bad input throws and names the culprit") {
 
 TEST_CASE("scores of empty matrices are a no-op") {
     tcq::score_inputs in;
-    tcq::compute_scores(tcq::score_method::magnitude, in, tcq::matrix_view<float>());
+    CHECK_NOTHROW(tcq::compute_scores(tcq::score_method::magnitude, in, tcq::matrix_view<float>()));
     std::vector<float> none;
     in.W = tcq::make_view(none.data(), 0, 5);
-    tcq::compute_scores(tcq::score_method::magnitude, in, tcq::make_view(none.data(), 0, 5));
+    CHECK_NOTHROW(tcq::compute_scores(tcq::score_method::magnitude, in, tcq::make_view(none.data(), 0, 5)));
+    // An empty input is still checked against the output's shape.
+    std::vector<float> one(5, 7.f);
+    CHECK_THROWS_AS(tcq::compute_scores(tcq::score_method::magnitude, in, tcq::make_view(one.data(), 1, 5)),
+                    tcq::error);
+    CHECK(one[0] == 7.f);
 }

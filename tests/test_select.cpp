@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "error_message.hpp"
+#include "tcq/core/mask.hpp"
 #include "tcq/reference/select.hpp"
 #include "tcq/select/budget.hpp"
-#include "tcq/select/mask.hpp"
 #include "tcq/select/topk.hpp"
 
 namespace {
@@ -125,7 +125,7 @@ TEST_CASE("exact floor of target·N") {
     CHECK_THROWS_AS((void)floor_mul(8.0, std::uint64_t{1} << 62), tcq::error);
 }
 
-TEST_CASE("budget: target bits per weight, solved exactly against pack/cost.hpp") {
+TEST_CASE("budget: target bits per weight, solved exactly against core/storage_cost.hpp") {
     // One 64x256 matrix at 3 bits, per-row grid: codes 49152 + stats 64·24 = 1536
     // → base 50688 bits = 3.09375 bits/weight; outlier fixed cost 64·1 + 1·64 = 128,
     // 25 bits per outlier. Target 3.25 → 53248 bits → k = (53248 − 50688 − 128) / 25 = 97.
@@ -184,9 +184,9 @@ TEST_CASE("budget: target bits per weight, solved exactly against pack/cost.hpp"
             const auto sel = tcq::select_topk(mats, b);
             REQUIRE(sel.bits.has_value());
             CHECK(sel.selected == k);
-            CHECK(static_cast<long double>(sel.bits->total_bits) <= limit);
+            CHECK(static_cast<long double>(sel.bits->total()) <= limit);
             const auto rep = tcq::storage_bits(many, sel.kept_per_matrix(), g, act);
-            CHECK(rep.total_bits == sel.bits->total_bits);
+            CHECK(rep == *sel.bits);
             CHECK(sel.bits->weights == N);
         }
 }

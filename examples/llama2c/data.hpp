@@ -78,7 +78,7 @@ inline void fill_window(std::string_view text, std::size_t offset, std::span<std
     for (std::size_t i = 1; i < dst.size(); ++i) dst[i] = byte_token(static_cast<unsigned char>(text[offset + i - 1]));
 }
 
-/// The evaluation windows of DESIGN §6: window w is BOS + bytes
+/// The evaluation windows of docs/algorithms.md §6: window w is BOS + bytes
 /// [w·(length−1), (w+1)·(length−1)). Returns the first min(max_windows,
 /// size/(length−1)) of them; throws tcq::error naming `what` if there is none.
 [[nodiscard]] inline token_batch eval_windows(std::string_view text, index_t max_windows, std::string_view what,
@@ -169,7 +169,7 @@ struct arith_problem {
     return eq;
 }
 
-/// Problems of DESIGN §6: for every line i ≥ 3 that is `a+b=c` (other lines
+/// Problems of docs/algorithms.md §6: for every line i ≥ 3 that is `a+b=c` (other lines
 /// are skipped but still serve as context), up to `max_problems`.
 [[nodiscard]] inline std::vector<arith_problem> arith_problems(std::string_view text, index_t max_problems) {
     const auto lines = split_lines(text);

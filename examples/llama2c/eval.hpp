@@ -1,6 +1,6 @@
 #pragma once
 /// @file eval.hpp
-/// @brief The evaluation protocol of DESIGN §6: task loss over fixed windows
+/// @brief The evaluation protocol of docs/algorithms.md §6: task loss over fixed windows
 /// and exact-match accuracy of greedy `a+b=c` completion.
 
 #include <string_view>
@@ -54,7 +54,7 @@ struct accuracy_report {
 }
 
 /// Accuracy on the first `max_problems` lines `a+b=c` that have three lines
-/// before them (DESIGN §6): prompt BOS + the three previous lines + '\n' each
+/// before them (docs/algorithms.md §6): prompt BOS + the three previous lines + '\n' each
 /// + "a+b=", greedy decoding until a newline (at most 6 bytes), exact match
 /// with c. Lines that are not `a+b=c` are skipped (still used as context).
 /// A file with fewer problems uses all it has (see `total`); none, or a

@@ -169,8 +169,8 @@ int run_quantize(const parsed& p) {
                     static_cast<long long>(l.cols), static_cast<long long>(l.kept), l.loss, l.relative_damping);
     std::printf("\n%s at %d bits: %.4f bits/weight (codes+stats %.4f, 16-bit weights %.4f), %lld 16-bit weights\n",
                 std::string(tcq::display_name(method)).c_str(), bits, bpw,
-                static_cast<double>(r.bits.base_bits) / static_cast<double>(r.bits.weights),
-                static_cast<double>(r.bits.outlier_bits) / static_cast<double>(r.bits.weights),
+                r.bits.ratio(r.bits.base()),
+                r.bits.ratio(r.bits.outliers),
                 static_cast<long long>(r.kept));
     std::printf("time: gradients %.2fs, contrast %.2fs, scores %.2fs, selection %.2fs, final %.2fs, total %.2fs\n",
                 r.seconds_gradients, r.seconds_contrast, r.seconds_scores, r.seconds_select, r.seconds_final,
@@ -249,7 +249,7 @@ int run_compare(const parsed& p) {
                           100.0 * static_cast<double>(r.kept) / static_cast<double>(r.bits.weights));
             // Cached phases count in every run that uses them: time is what one run alone costs.
             const double secs = r.seconds_gradients + r.seconds_contrast + r.seconds_scores + r.seconds_select + r.seconds_final;
-            print_row(std::string(tcq::display_name(method)), label, r.bits.bits_per_weight(), evaluate(m, tasks, texts, p, pol), secs);
+            print_row(std::string(tcq::display_name(method)), label, r.bits.per_weight(), evaluate(m, tasks, texts, p, pol), secs);
         }
     return 0;
 }
@@ -271,7 +271,7 @@ std::vector<command> commands() {
                               {"eval-problems", "N", "arith problems (default 500)"}}),
          run_compare},
         {"eval",
-         "mean loss per byte over the first 64 windows of each file (DESIGN §6) and, for a+b=c files, "
+         "mean loss per byte over the first 64 windows of each file (docs/algorithms.md §6) and, for a+b=c files, "
          "greedy exact-match accuracy on the first 500 problems",
          {{"model", "FILE", "llama2.c checkpoint", false, true},
           opt_tcq,

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "model.hpp"
+#include "tcq/io/tcq_file.hpp"
 #include "tcq/pack/dequantize.hpp"
-#include "tcq/pack/file.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 #include "tcq/pipeline/pipeline.hpp"
 
@@ -23,16 +23,15 @@ inline double save_tcq(const tcq::pipeline_result& r, tcq::file_metadata meta, c
     for (const auto& q : r.layers) packed.push_back(tcq::pack(q, {}, pol));
     meta.method = std::string(tcq::to_string(r.method));
     meta.bits = r.grid.bits;
-    meta.budget = r.bits.weights ? static_cast<double>(r.kept) / static_cast<double>(r.bits.weights) : 0.0;
+    meta.budget = r.bits.ratio(static_cast<std::uint64_t>(r.kept));
     tcq::file_writer w(meta);
-    std::uint64_t bits = 0, weights = 0;
+    tcq::storage_cost total;
     for (std::size_t i = 0; i < packed.size(); ++i) {
         w.add(r.names[i], packed[i].view());
-        bits += packed[i].bits_used().total();
-        weights += static_cast<std::uint64_t>(r.layers[i].rows * r.layers[i].cols);
+        total += packed[i].bits_used();
     }
     w.write(path);
-    return weights ? static_cast<double>(bits) / static_cast<double>(weights) : 0.0;
+    return total.per_weight();
 }
 
 /// Replaces every linear weight of `m` by its dequantized counterpart from

@@ -1,48 +1,63 @@
 #pragma once
 /// @file tcq.hpp
-/// @brief Umbrella header: includes the whole public API.
+/// @brief Umbrella header: the whole public API of tcq::tcq, layer by layer
+/// (docs/architecture.md). Not included: the optional components, which need
+/// more than tcq::tcq: tcq/io/safetensors.hpp (tcq::io, nlohmann-json),
+/// tcq/cuda/ (nvcc) and tcq/reference/ (the scalar twins, for tests).
 
 #include "tcq/version.hpp"
+
 #include "tcq/core/aligned.hpp"
 #include "tcq/core/config.hpp"
-#include "tcq/core/error.hpp"
-#include "tcq/core/matrix_view.hpp"
 #include "tcq/core/eigen.hpp"
+#include "tcq/core/error.hpp"
 #include "tcq/core/half.hpp"
+#include "tcq/core/mask.hpp"
+#include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
-#include "tcq/quant/grid.hpp"
+#include "tcq/core/storage_cost.hpp"
+#include "tcq/core/tiles.hpp"
+#include "tcq/core/value_format.hpp"
+
+#include "tcq/quant/batched_fit.hpp"
 #include "tcq/quant/element.hpp"
-#include "tcq/quant/fit.hpp"
 #include "tcq/quant/fake_quant.hpp"
+#include "tcq/quant/fit.hpp"
+#include "tcq/quant/grid.hpp"
+#include "tcq/quant/masked_fit.hpp"
 #include "tcq/quant/quantized.hpp"
-#include "tcq/select/mask.hpp"
-#include "tcq/pack/cost.hpp"
-#include "tcq/saliency/accumulator.hpp"
-#include "tcq/saliency/scores.hpp"
-#include "tcq/select/order.hpp"
-#include "tcq/select/budget.hpp"
-#include "tcq/select/selection.hpp"
-#include "tcq/select/histogram.hpp"
-#include "tcq/select/row_topk.hpp"
-#include "tcq/select/streaming.hpp"
-#include "tcq/select/topk.hpp"
-#include "tcq/gptq/tiles.hpp"
+#include "tcq/quant/rtn.hpp"
+
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
-#include "tcq/gptq/batched_fit.hpp"
-#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
 #include "tcq/gptq/solver.hpp"
-#include "tcq/gptq/rtn.hpp"
+
+#include "tcq/saliency/accumulator.hpp"
+#include "tcq/saliency/scores.hpp"
+
+#include "tcq/select/budget.hpp"
+#include "tcq/select/histogram.hpp"
+#include "tcq/select/order.hpp"
+#include "tcq/select/row_topk.hpp"
+#include "tcq/select/selection.hpp"
+#include "tcq/select/streaming.hpp"
+#include "tcq/select/topk.hpp"
+
 #include "tcq/pack/blocks.hpp"
-#include "tcq/pack/outliers.hpp"
-#include "tcq/pack/packed_matrix.hpp"
 #include "tcq/pack/decode.hpp"
 #include "tcq/pack/dequantize.hpp"
 #include "tcq/pack/gemm.hpp"
 #include "tcq/pack/gemv.hpp"
-#include "tcq/pack/checksum.hpp"
-#include "tcq/pack/mapped_file.hpp"
-#include "tcq/pack/file.hpp"
+#include "tcq/pack/outliers.hpp"
+#include "tcq/pack/packed_matrix.hpp"
+
+#include "tcq/io/checksum.hpp"
+#include "tcq/io/mapped_file.hpp"
+#include "tcq/io/tcq_file.hpp"
+
+#include "tcq/pipeline/method.hpp"
+#include "tcq/pipeline/model_adapter.hpp"
+#include "tcq/pipeline/pipeline.hpp"

@@ -23,9 +23,4 @@ vcpkg_cmake_config_fixup(CONFIG_PATH share/tcq)
 file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/lib" "${CURRENT_PACKAGES_DIR}/debug")
 
 file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/usage" DESTINATION "${CURRENT_PACKAGES_DIR}/share/${PORT}")
-if(EXISTS "${SOURCE_PATH}/LICENSE")
-  vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")
-else()  # TODO(lead): add a LICENSE file; vcpkg requires a copyright file
-  message(WARNING "tcq: no LICENSE file in ${SOURCE_PATH}; installing README.md as copyright")
-  vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/README.md")
-endif()
+vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")

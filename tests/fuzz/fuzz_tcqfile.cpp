@@ -1,4 +1,4 @@
-// libFuzzer target for the tcq file loader (pack/file.hpp).
+// libFuzzer target for the tcq file loader (io/tcq_file.hpp).
 // Each input is parsed twice: with checksums (the production path) and
 // without, so mutations reach the structural validation behind the CRCs.
 // Accepted files are run through dequantize and gemv: anything the loader
@@ -9,8 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "tcq/io/tcq_file.hpp"
 #include "tcq/pack/dequantize.hpp"
-#include "tcq/pack/file.hpp"
 #include "tcq/pack/gemv.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -119,7 +119,7 @@ inline int run_gptq(const arguments& a) {
     out.write(paths.output);
     say("wrote ", paths.output);
 
-    const bits_report bits = storage_bits(shapes, kept, opt.grid, opt.act_order);
+    const storage_cost bits = storage_bits(shapes, kept, opt.grid, opt.act_order);
     index_t k = 0;
     for (index_t x : kept) k += x;
     nlohmann::json rep{{"command", "gptq"},
@@ -131,7 +131,7 @@ inline int run_gptq(const arguments& a) {
                        {"total_weights", bits.weights},
                        {"total_kept", k},
                        {"total_loss", total_loss},
-                       {"packed_bits_per_weight", bits.bits_per_weight()},
+                       {"packed_bits_per_weight", bits.per_weight()},
                        {"seconds", seconds_since(t0)}};
     if (const auto m = a.get("mask")) rep["mask"] = *m;
     emit_report(rep, a.get("report"));

@@ -14,7 +14,7 @@
 #include "cmd_gptq.hpp"
 #include "command.hpp"
 #include "options.hpp"
-#include "tcq/pack/file.hpp"
+#include "tcq/io/tcq_file.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 #include "tensors.hpp"
 
@@ -75,7 +75,7 @@ inline value_format outlier_format_of(const arguments& a) {
 }
 
 /// A bit breakdown as JSON (bits, and per weight).
-inline nlohmann::json breakdown_json(const bits_breakdown& b) {
+inline nlohmann::json breakdown_json(const storage_cost& b) {
     return {{"weights", b.weights},
             {"codes", b.codes},
             {"stats", b.stats},
@@ -89,15 +89,6 @@ inline nlohmann::json breakdown_json(const bits_breakdown& b) {
             {"g_idx_per_weight", b.ratio(b.g_idx)}};
 }
 
-/// Sum of two breakdowns.
-inline bits_breakdown sum_bits(bits_breakdown a, const bits_breakdown& b) {
-    a.codes += b.codes;
-    a.stats += b.stats;
-    a.outliers += b.outliers;
-    a.g_idx += b.g_idx;
-    a.weights += b.weights;
-    return a;
-}
 
 /// File metadata shared by `pack` and `tacq`: settings recorded as extras.
 inline file_metadata metadata_of(std::string method, const gptq_options& opt, double budget_fraction,
@@ -136,22 +127,22 @@ inline int run_pack(const arguments& a) {
 
     std::vector<packed_matrix> packed;
     nlohmann::json tensors = nlohmann::json::array();
-    bits_breakdown total;
+    storage_cost total;
     index_t kept = 0;
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
         const gptq_result r = solve_matrix(in, i, opt, pol);
         packed.push_back(pack(r.q, {fmt, true}, pol));
-        const bits_breakdown b = packed.back().bits_used();
+        const storage_cost b = packed.back().bits_used();
         say("[", i + 1, "/", names.size(), "] ", name, " ", r.q.rows, "x", r.q.cols, ": loss ", r.report.total_loss,
             ", kept ", r.q.kept.count(), ", ", b.per_weight(), " bits/weight");
         nlohmann::json t = gptq_tensor_json(name, r, in.hessians.name_for(name));
         t["bits"] = breakdown_json(b);
         tensors.push_back(std::move(t));
-        total = sum_bits(total, b);
+        total += b;
         kept += r.q.kept.count();
     }
-    const double fraction = total.weights ? static_cast<double>(kept) / static_cast<double>(total.weights) : 0.0;
+    const double fraction = total.ratio(static_cast<std::uint64_t>(kept));
     write_packed(paths.output,
                  metadata_of(a.get("method").value_or("gptq"), opt, fraction, a.get("calibration").value_or("")), names,
                  packed);
@@ -238,11 +229,11 @@ inline int run_inspect(const arguments& a) {
     nlohmann::json extra = nlohmann::json::object();
     for (const auto& [k, v] : m.extra) extra[k] = v;
     nlohmann::json tensors = nlohmann::json::array();
-    bits_breakdown total;
+    storage_cost total;
     index_t kept = 0;
     for (index_t i = 0; i < f.size(); ++i) {
         tensors.push_back(packed_tensor_json(f.name(i), f.matrix(i)));
-        total = sum_bits(total, packed_bits(f.matrix(i).info()));
+        total += packed_bits(f.matrix(i).info());
         kept += f.matrix(i).info().outliers;
     }
     nlohmann::json rep{{"command", "inspect"},
@@ -258,7 +249,7 @@ inline int run_inspect(const arguments& a) {
                          {"extra", extra}}},
                        {"tensors", tensors},
                        {"total_kept", kept},
-                       {"kept_fraction", total.weights ? static_cast<double>(kept) / static_cast<double>(total.weights) : 0.0},
+                       {"kept_fraction", total.ratio(static_cast<std::uint64_t>(kept))},
                        {"bits", breakdown_json(total)}};
     if (a.has("json"))
         std::cout << rep.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';

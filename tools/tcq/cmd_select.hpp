@@ -100,10 +100,10 @@ inline int run_select(const arguments& a) {
     }
     if (sel.bits) {
         rep["bits"] = {{"weights", sel.bits->weights},
-                       {"base_bits", sel.bits->base_bits},
-                       {"outlier_bits", sel.bits->outlier_bits},
-                       {"total_bits", sel.bits->total_bits},
-                       {"bits_per_weight", sel.bits->bits_per_weight()}};
+                       {"base_bits", sel.bits->base()},
+                       {"outlier_bits", sel.bits->outliers},
+                       {"total_bits", sel.bits->total()},
+                       {"bits_per_weight", sel.bits->per_weight()}};
     }
     emit_report(rep, a.get("report"));
     return 0;

@@ -12,8 +12,8 @@
 #include "cmd_pack.hpp"
 #include "command.hpp"
 #include "options.hpp"
-#include "tcq/gptq/rtn.hpp"
 #include "tcq/gptq/solver.hpp"
+#include "tcq/quant/rtn.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/topk.hpp"
 #include "tensors.hpp"
@@ -120,19 +120,19 @@ inline int run_tacq(const arguments& a) {
     // 4-5. final masked GPTQ and packing.
     std::vector<packed_matrix> packed;
     nlohmann::json tensors = nlohmann::json::array();
-    bits_breakdown total;
+    storage_cost total;
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
         const gptq_result r = solve_matrix(in, i, std::move(weights[i]), sel.masks[i], opt, pol);
         packed.push_back(pack(r.q, {fmt, true}, pol));
-        const bits_breakdown bb = packed.back().bits_used();
+        const storage_cost bb = packed.back().bits_used();
         say("final [", i + 1, "/", names.size(), "] ", name, ": loss ", r.report.total_loss, ", kept ",
             r.q.kept.count(), ", ", bb.per_weight(), " bits/weight");
         nlohmann::json t = gptq_tensor_json(name, r, H.name_for(name));
         t["contrast_loss"] = contrast[i]["loss"];
         t["bits"] = breakdown_json(bb);
         tensors.push_back(std::move(t));
-        total = sum_bits(total, bb);
+        total += bb;
     }
     const double fraction =
         sel.scored ? static_cast<double>(sel.selected) / static_cast<double>(sel.scored) : 0.0;

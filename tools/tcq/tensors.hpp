@@ -19,10 +19,10 @@
 #include <nlohmann/json.hpp>
 
 #include "tcq/core/error.hpp"
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/io/safetensors.hpp"
 #include "tcq/quant/quantized.hpp"
-#include "tcq/select/mask.hpp"
 
 namespace tcq::cli {
 

@@ -10,7 +10,8 @@
 /// with a warp in a fixed order (lane-strided partial sums, shuffle tree
 /// 16, 8, 4, 2, 1), then adds kept weights in column order in a second
 /// kernel: deterministic, within the tolerance of pack/gemm.hpp of the exact
-/// product, but not bit-identical to the CPU order.
+/// product, but not bit-identical to the CPU order. gemm (1–8 vectors) runs
+/// the same order per vector, so its vector i equals gemv of vector i.
 
 #include <cuda_runtime.h>
 
@@ -241,6 +242,46 @@ inline cudaError_t gemv_int8(const packed_device_view& W, const int8_device_acti
     return cudaGetLastError();
 }
 
+/// Most vectors of one gemm call (as the CPU kernel, pack/gemm.hpp).
+inline constexpr int max_vectors = 8;
+
+/// One warp per row: Y[i][r] = Σ_c s·(q − z)·X[i][c] for i < n, the GEMV's
+/// order per vector, so row r of vector i equals gemv of vector i bit for bit.
+__global__ void gemm_dense_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
+                                  float* __restrict__ Y, index_t ldy, int n) {
+    const index_t r = blockIdx.x * static_cast<index_t>(blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = static_cast<int>(threadIdx.x % 32);
+    if (r >= W.rows) return;
+    float acc[max_vectors] = {};
+    for (index_t c = lane; c < W.cols; c += 32) {
+        const float w = W.weight(r, c);
+        for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
+    }
+    for (int i = 0; i < n; ++i) {
+        float a = acc[i];
+        for (int off = 16; off >= 1; off /= 2) a += __shfl_down_sync(0xffffffffu, a, off);
+        if (lane == 0) Y[i * ldy + r] = a;
+    }
+}
+
+/// One thread per 64-row skip group: Y[i][r] += v·X[i][c] for the kept weights, in column order.
+__global__ void gemm_outliers_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
+                                     float* __restrict__ Y, index_t ldy, int n) {
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
+    for (index_t r = r0; r < r1; ++r) {
+        float acc[max_vectors];
+        for (int i = 0; i < n; ++i) acc[i] = Y[i * ldy + r];
+        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+                         [&](index_t c, std::uint16_t v) {
+                             const float w = decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16);
+                             for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
+                         });
+        for (int i = 0; i < n; ++i) Y[i * ldy + r] = acc[i];
+    }
+}
+
 /// out (rows × cols, row stride ldo, device memory) = Ŵ. Launches on `stream`.
 inline cudaError_t dequantize(const packed_device_view& W, float* out, index_t ldo, cudaStream_t stream = nullptr) {
     if (W.rows == 0 || W.cols == 0) return cudaSuccess;
@@ -261,6 +302,23 @@ inline cudaError_t gemv(const packed_device_view& W, const float* x, float* y, c
     if (W.values != nullptr) {
         const index_t groups = outlier_skips(W.rows);
         gemv_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, x, y);
+    }
+    return cudaGetLastError();
+}
+
+/// Y = X Ŵᵀ for n ∈ 1…8 vectors (device memory): X is n × cols with row
+/// stride ldx, Y is n × rows with row stride ldy. Launches on `stream`;
+/// cudaErrorInvalidValue for n outside 1…8.
+inline cudaError_t gemm(const packed_device_view& W, const float* X, index_t ldx, float* Y, index_t ldy, int n,
+                        cudaStream_t stream = nullptr) {
+    if (n < 1 || n > max_vectors) return cudaErrorInvalidValue;
+    if (W.rows == 0 || W.cols == 0) return cudaSuccess;
+    constexpr unsigned warps = 8;
+    gemm_dense_kernel<<<static_cast<unsigned>((W.rows + warps - 1) / warps), warps * 32, 0, stream>>>(W, X, ldx, Y,
+                                                                                                     ldy, n);
+    if (W.values != nullptr) {
+        const index_t groups = outlier_skips(W.rows);
+        gemm_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, X, ldx, Y, ldy, n);
     }
     return cudaGetLastError();
 }

@@ -1,6 +1,6 @@
 #pragma once
 /// @file hessian.hpp
-/// @brief GPTQ's layer Hessian H = (2/n) Σ_s X_sᵀX_s, accumulated per sample (DESIGN §2.1).
+/// @brief GPTQ's layer Hessian H = (2/n) Σ_s X_sᵀX_s, accumulated per sample (docs/algorithms.md §2.1).
 ///
 /// Mirrors IST-DASLab/gptq `add_batch` step for step: with `m` new samples,
 /// H ← H·(n/(n+m)), n ← n+m, then H += (s·X)ᵀ(s·X) with s = sqrt(2/n) applied
@@ -20,7 +20,7 @@
 #include "tcq/core/eigen.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
-#include "tcq/gptq/tiles.hpp"
+#include "tcq/core/tiles.hpp"
 
 namespace tcq {
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file inverse_hessian.hpp
-/// @brief Damping and U = chol_upper(H⁻¹), GPTQ's factor (DESIGN §2.3).
+/// @brief Damping and U = chol_upper(H⁻¹), GPTQ's factor (docs/algorithms.md §2.3).
 ///
 /// Steps, as in IST-DASLab/gptq `fasterquant`: dead columns (H_ii = 0) get
 /// H_ii = 1; the columns are permuted (act-order); λ = relative·mean(diag H)
@@ -36,7 +36,7 @@
 
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
-#include "tcq/gptq/tiles.hpp"
+#include "tcq/core/tiles.hpp"
 
 namespace tcq {
 

@@ -9,7 +9,7 @@
 
 namespace tcq {
 
-/// When a dynamic group's grid is fitted (DESIGN §2.3). Both fit at the
+/// When a dynamic group's grid is fitted (docs/algorithms.md §2.3). Both fit at the
 /// group's first column; they differ in which values of the group they see.
 enum class group_fit {
     /// W as it stood at the start of the current lazy block (the in-block
@@ -23,7 +23,7 @@ enum class group_fit {
 };
 
 /// Options of gptq_quantize. Defaults follow the reference (percdamp 0.01,
-/// blocksize 128, no act-order) and DESIGN §1 (asymmetric MSE grid).
+/// blocksize 128, no act-order) and docs/algorithms.md §1 (asymmetric MSE grid).
 struct gptq_options {
     /// Bits, symmetry, group size (0 = one grid per row), MSE search, fp16 scales.
     grid_spec grid{};

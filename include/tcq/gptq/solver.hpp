@@ -1,6 +1,6 @@
 #pragma once
 /// @file solver.hpp
-/// @brief GPTQ: the blocked, masked column sweep (DESIGN §2.3), producing a quantized_matrix.
+/// @brief GPTQ: the blocked, masked column sweep (docs/algorithms.md §2.3), producing a quantized_matrix.
 ///
 /// Follows IST-DASLab/gptq `fasterquant`:
 ///  1. per-row grids (group_size 0) are fitted once on the caller's W, before
@@ -42,15 +42,15 @@
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
-#include "tcq/gptq/batched_fit.hpp"
+#include "tcq/core/tiles.hpp"
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
-#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
-#include "tcq/gptq/tiles.hpp"
+#include "tcq/quant/batched_fit.hpp"
 #include "tcq/quant/element.hpp"
 #include "tcq/quant/fit.hpp"
+#include "tcq/quant/masked_fit.hpp"
 #include "tcq/quant/quantized.hpp"
 
 namespace tcq {

@@ -39,8 +39,8 @@
 #include "tcq/core/config.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/core/half.hpp"
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
-#include "tcq/select/mask.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #define TCQ_SAFETENSORS_MMAP 1

@@ -22,31 +22,11 @@
 #include <cstdint>
 
 #include "tcq/core/config.hpp"
-#include "tcq/pack/cost.hpp"
+#include "tcq/core/storage_cost.hpp"
 
 namespace tcq {
 
-/// 64 two-bit codes (lane-field layout, see above).
-struct block_q2 {
-    std::uint8_t bytes[16];  ///< 16 lane bytes: byte j, bits [2k, 2k+2) = code 16k + j
-};
-/// 64 three-bit codes (lane-field layout, see above).
-struct block_q3 {
-    std::uint8_t bytes[24];  ///< 8 little-endian 24-bit words of two 12-bit lane fields each
-};
-/// 64 four-bit codes (lane-field layout, see above).
-struct block_q4 {
-    std::uint8_t bytes[32];  ///< 16 little-endian u16 lane fields: bits [4k, 4k+4) = code 16k + j
-};
-/// 64 eight-bit codes (lane-field layout, see above).
-struct block_q8 {
-    std::uint8_t bytes[64];  ///< byte 4j + k = code 16k + j
-};
-static_assert(sizeof(block_q2) == 16 && alignof(block_q2) == 1, "block_q2 layout");
-static_assert(sizeof(block_q3) == 24 && alignof(block_q3) == 1, "block_q3 layout");
-static_assert(sizeof(block_q4) == 32 && alignof(block_q4) == 1, "block_q4 layout");
-static_assert(sizeof(block_q8) == 64 && alignof(block_q8) == 1, "block_q8 layout");
-static_assert(cost::code_block == 64, "the block structs hold 64 weights");
+static_assert(cost::code_block == 64, "the lane-field layout above assumes 64-weight blocks");
 
 /// Weights per code block.
 inline constexpr index_t block_weights = cost::code_block;

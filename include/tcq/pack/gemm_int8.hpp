@@ -13,7 +13,7 @@
 /// bits (integer sums are exact and the float steps are shared), as do 1
 /// and 2 threads; row i of a GEMM equals the GEMV of vector i.
 ///
-/// Error against the exact Σ_c Ŵ_rc x_c (docs/algorithms.md derives it):
+/// Error against the exact Σ_c Ŵ_rc x_c (docs/algorithms.md §7 derives it):
 ///   |y_r − Σ_c Ŵ_rc x_c| ≤ Σ_b (0.5 + 2⁻¹⁶)·sx_b·Σ_{c∈b} |Ŵ⁰_rc|
 ///                          + (nb + G + k_r + 16)·2⁻²⁴·M_r,
 ///   M_r = Σ_c s_{r,g(c)}·(q_rc + z_{r,g(c)})·sx_{b(c)}·|xq_c| + Σ_kept |v_rc·x_c|,

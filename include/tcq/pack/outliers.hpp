@@ -21,8 +21,9 @@
 
 #include "tcq/core/error.hpp"
 #include "tcq/core/half.hpp"
+#include "tcq/core/storage_cost.hpp"
+#include "tcq/core/value_format.hpp"
 #include "tcq/pack/blocks.hpp"
-#include "tcq/pack/cost.hpp"
 
 #if defined(__BMI2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -37,23 +38,6 @@
 #endif
 
 namespace tcq {
-
-/// 16-bit storage type of kept weights.
-enum class value_format : std::uint8_t {
-    fp16 = 0,  ///< IEEE binary16 (default; exact for |w| < 65520, 11-bit mantissa)
-    bf16 = 1,  ///< bfloat16 (fp32 range, 8-bit mantissa)
-};
-
-/// Float value of stored 16-bit bits.
-TCQ_HOST_DEVICE inline float decode_value(std::uint16_t bits, value_format f) {
-    return f == value_format::bf16 ? bf16_to_float(bits) : half_to_float(bits);
-}
-/// 16-bit bits of a float, round to nearest even.
-TCQ_HOST_DEVICE inline std::uint16_t encode_value(float v, value_format f) {
-    return f == value_format::bf16 ? float_to_bf16(v) : float_to_half(v);
-}
-/// "fp16" / "bf16".
-inline const char* to_string(value_format f) { return f == value_format::bf16 ? "bf16" : "fp16"; }
 
 /// Number of 256-column buckets of a row of `cols` columns.
 TCQ_HOST_DEVICE inline index_t outlier_buckets(index_t cols) {

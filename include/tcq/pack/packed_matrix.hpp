@@ -21,8 +21,8 @@
 #include "tcq/core/error.hpp"
 #include "tcq/core/half.hpp"
 #include "tcq/core/parallel.hpp"
+#include "tcq/core/storage_cost.hpp"
 #include "tcq/pack/blocks.hpp"
-#include "tcq/pack/cost.hpp"
 #include "tcq/pack/outliers.hpp"
 #include "tcq/quant/element.hpp"
 #include "tcq/quant/quantized.hpp"
@@ -93,45 +93,21 @@ private:
     static std::uint64_t u(index_t v) { return static_cast<std::uint64_t>(v); }
 };
 
-/// A bit count split by kind; also used for stored byte sizes × 8.
-struct bits_breakdown {
-    std::uint64_t codes = 0;     ///< b-bit codes (padded blocks)
-    std::uint64_t stats = 0;     ///< fp16 scales + u8 zeros
-    std::uint64_t outliers = 0;  ///< values + low columns + bitmap + skip entries
-    std::uint64_t g_idx = 0;     ///< act-order group indices
-    index_t weights = 0;         ///< rows × cols
-
-    /// Sum of all kinds.
-    [[nodiscard]] std::uint64_t total() const { return codes + stats + outliers + g_idx; }
-    /// Average bits per weight.
-    [[nodiscard]] double per_weight() const { return ratio(total()); }
-    /// Per-weight share of one kind (pass e.g. `b.stats`).
-    [[nodiscard]] double ratio(std::uint64_t bits) const {
-        return weights ? static_cast<double>(bits) / static_cast<double>(weights) : 0.0;
-    }
-};
-
-/// Exact cost of a packed matrix in bits, from tcq/pack/cost.hpp (the model the
+/// Exact cost of a packed matrix in bits, from tcq/core/storage_cost.hpp (the model the
 /// bit-budget solver uses).
-inline bits_breakdown packed_bits(const packed_info& i) {
-    bits_breakdown b;
-    b.codes = cost::code_bits(i.rows, i.cols, i.bits);
-    b.stats = cost::stat_bits(i.rows, i.groups());
-    b.outliers = cost::outlier_bits(i.outliers, i.rows, i.cols);
-    b.g_idx = cost::g_idx_bits(i.cols, i.act_order);
-    b.weights = i.rows * i.cols;
-    return b;
+inline storage_cost packed_bits(const packed_info& i) {
+    return matrix_cost(i.rows, i.cols, i.bits, i.groups(), i.outliers, i.act_order);
 }
 
 /// Bits actually stored (array bytes × 8): equal to packed_bits except for the
 /// outlier bitmap, which is padded to whole 64-bit words.
-inline bits_breakdown stored_bits(const packed_info& i) {
-    bits_breakdown b;
+inline storage_cost stored_bits(const packed_info& i) {
+    storage_cost b;
     b.codes = i.code_bytes() * 8;
     b.stats = (i.scale_bytes() + i.zero_bytes()) * 8;
     b.outliers = (i.value_bytes() + i.low_col_bytes() + i.bitmap_bytes() + i.skip_bytes()) * 8;
     b.g_idx = i.g_idx_bytes() * 8;
-    b.weights = i.rows * i.cols;
+    b.weights = static_cast<std::uint64_t>(i.rows) * static_cast<std::uint64_t>(i.cols);
     return b;
 }
 
@@ -230,9 +206,9 @@ public:
         return parts_.zeros[static_cast<std::size_t>(r * info_.groups() + g)];
     }
     /// Exact cost in bits (cost.hpp).
-    [[nodiscard]] bits_breakdown bits_used() const { return packed_bits(info_); }
+    [[nodiscard]] storage_cost bits_used() const { return packed_bits(info_); }
     /// Bits actually stored (bitmap padded to 64-bit words).
-    [[nodiscard]] bits_breakdown bits_stored() const { return stored_bits(info_); }
+    [[nodiscard]] storage_cost bits_stored() const { return stored_bits(info_); }
 
 private:
     friend class packed_matrix;
@@ -273,7 +249,7 @@ public:
         return packed_view(info_, packed_parts{codes_, scales_, zeros_, g_idx_, out_.view()});
     }
     /// Exact cost in bits (cost.hpp).
-    [[nodiscard]] bits_breakdown bits_used() const { return packed_bits(info_); }
+    [[nodiscard]] storage_cost bits_used() const { return packed_bits(info_); }
 
     friend packed_matrix pack(const quantized_matrix& q, const pack_options& opt, const exec_policy& pol);
 

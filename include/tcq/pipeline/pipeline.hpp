@@ -1,6 +1,6 @@
 #pragma once
 /// @file pipeline.hpp
-/// @brief The TaCQ pipeline on any model (DESIGN §1), and its baselines at
+/// @brief The TaCQ pipeline on any model (docs/algorithms.md §1), and its baselines at
 /// the same budget:
 ///  1. per-sample gradients at the fp32 weights → Σ|g| (and Σg² for Fisher);
 ///  2. contrast Q(W): sequential GPTQ at the base bits, no 16-bit weights
@@ -23,10 +23,10 @@
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
-#include "tcq/gptq/rtn.hpp"
 #include "tcq/gptq/solver.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
+#include "tcq/quant/rtn.hpp"
 #include "tcq/saliency/accumulator.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/budget.hpp"
@@ -45,7 +45,7 @@ struct pipeline_options {
     budget outliers = budget::tacq_default();
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
-    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, DESIGN §1.1).
+    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, docs/algorithms.md §1 step 2).
     bool rtn_contrast = false;
     /// Accumulate Hessians in fp64.
     bool hessian_fp64 = false;
@@ -77,7 +77,7 @@ struct pipeline_result {
     std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
     std::vector<layer_report> reports;      ///< one per layer, same order
-    bits_report bits;                       ///< exact packed storage (pack/cost.hpp)
+    storage_cost bits;                      ///< exact packed storage (core/storage_cost.hpp)
     index_t kept = 0;                       ///< 16-bit weights in all layers
     /// Seconds per phase; cached phases report the time they took when computed.
     double seconds_gradients = 0;

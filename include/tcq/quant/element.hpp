@@ -56,7 +56,7 @@ TCQ_HOST_DEVICE inline void adjust_range(float& xmin, float& xmax, bool sym) {
 }
 
 /// Grid of an adjusted range: scale = (xmax − xmin)/maxq, zero = round(−xmin/scale)
-/// (symmetric: (maxq+1)/2). DESIGN §2.2.
+/// (symmetric: (maxq+1)/2). docs/algorithms.md §2.2.
 TCQ_HOST_DEVICE inline grid_param grid_from_range(float xmin, float xmax, float maxq, bool sym) {
     grid_param g;
     g.scale = (xmax - xmin) / maxq;

@@ -1,6 +1,6 @@
 #pragma once
 /// @file fit.hpp
-/// @brief Grid fitting: min-max and GPTQ's MSE scale search (DESIGN §2.2), SIMD.
+/// @brief Grid fitting: min-max and GPTQ's MSE scale search (docs/algorithms.md §2.2), SIMD.
 ///
 /// Scalar twin: tcq/reference/quant.hpp. The MSE error of a candidate is summed
 /// in the canonical 16-lane order (core/simd.hpp), so both pick the same grid.

@@ -9,7 +9,7 @@
 
 namespace tcq {
 
-/// MSE scale search of GPTQ's quantizer (DESIGN §2.2).
+/// MSE scale search of GPTQ's quantizer (docs/algorithms.md §2.2).
 struct mse_options {
     bool enabled = true;      ///< false: plain min-max grid
     float norm = 2.4f;        ///< error exponent p in Σ|q(x) − x|^p

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/quant/grid.hpp"
-#include "tcq/select/mask.hpp"
 
 namespace tcq {
 

@@ -18,14 +18,14 @@
 #include <string_view>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/gptq/inverse_hessian.hpp"
-#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
+#include "tcq/quant/masked_fit.hpp"
 #include "tcq/quant/quantized.hpp"
 #include "tcq/reference/quant.hpp"
-#include "tcq/select/mask.hpp"
 
 namespace tcq::reference {
 
@@ -196,7 +196,7 @@ inline quantized_matrix rtn_quantize(matrix_view<const float> W, const grid_spec
     return q;
 }
 
-/// Plain column-by-column GPTQ (DESIGN §2.3, no lazy blocks): the definition
+/// Plain column-by-column GPTQ (docs/algorithms.md §2.3, no lazy blocks): the definition
 /// tcq::gptq_quantize is tested against. U comes from the fp64 twin above;
 /// opt.hinv.precision and opt.hinv.method are ignored. Timings are not set.
 template <class HT>

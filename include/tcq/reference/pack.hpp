@@ -1,7 +1,7 @@
 #pragma once
 /// @file reference/pack.hpp
 /// @brief Scalar twins of the packed kernels (pack/dequantize.hpp,
-/// pack/gemm.hpp, pack/gemv.hpp, pack/gemm_int8.hpp, pack/checksum.hpp). Plain loops over
+/// pack/gemm.hpp, pack/gemv.hpp, pack/gemm_int8.hpp, io/checksum.hpp). Plain loops over
 /// block_code(), written straight from the canonical order documented in
 /// pack/gemm.hpp: the definition the SIMD kernels are tested against.
 

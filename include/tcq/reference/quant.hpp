@@ -25,7 +25,7 @@ inline float mse_error(std::span<const float> x, grid_param g, float maxq, float
     return lanes[0];
 }
 
-/// GPTQ's Quantizer.find_params for one row/group (DESIGN §2.2).
+/// GPTQ's Quantizer.find_params for one row/group (docs/algorithms.md §2.2).
 inline grid_param fit_segment(std::span<const float> x, const grid_spec& spec) {
     const float maxq = spec.maxq();
     float xmin = 0.f, xmax = 0.f;

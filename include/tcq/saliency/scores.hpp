@@ -1,6 +1,6 @@
 #pragma once
 /// @file scores.hpp
-/// @brief Saliency scores of TaCQ and its baselines (DESIGN §1 step 3, §3), SIMD.
+/// @brief Saliency scores of TaCQ and its baselines (docs/algorithms.md §1 step 3, §3), SIMD.
 ///
 /// One signature for every method: compute_scores(method, inputs, out). Each
 /// score is a fixed sequence of correctly rounded fp32 operations (listed per

@@ -3,7 +3,7 @@
 /// @brief How many weights to keep in 16-bit: a ratio, a count, or a target
 /// average bits per weight, for a global, per-matrix or per-row scope.
 ///
-/// Bit costs come only from tcq/pack/cost.hpp (the packed format's exact cost),
+/// Bit costs come only from tcq/core/storage_cost.hpp (the packed format's exact cost),
 /// never from formulas of their own. A bit budget target·N is floored exactly
 /// (128-bit integer arithmetic), so the achieved storage never exceeds it.
 /// A ratio gives k = floor(fl(ratio·N)), the IEEE double product floored, as
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "tcq/core/error.hpp"
-#include "tcq/pack/cost.hpp"
+#include "tcq/core/storage_cost.hpp"
 #include "tcq/quant/grid.hpp"
 
 namespace tcq {
@@ -71,40 +71,24 @@ inline std::uint64_t floor_mul(double t, std::uint64_t n) {
 }
 }  // namespace detail
 
-/// Exact storage of a set of matrices in the packed format (pack/cost.hpp).
-struct bits_report {
-    std::uint64_t weights = 0;       ///< N, the weights of all matrices
-    std::uint64_t base_bits = 0;     ///< codes + scale/zero statistics (+ g_idx under act-order)
-    std::uint64_t outlier_bits = 0;  ///< 16-bit values, positions, row bitmaps, skip entries
-    std::uint64_t total_bits = 0;    ///< base_bits + outlier_bits
-    /// total_bits / N (0 when N = 0).
-    [[nodiscard]] double bits_per_weight() const {
-        return weights ? static_cast<double>(total_bits) / static_cast<double>(weights) : 0.0;
-    }
-};
-
 /// Bits of a matrix without outliers: codes + statistics (+ g_idx).
 inline std::uint64_t base_storage_bits(const matrix_shape& s, const grid_spec& g, bool act_order) {
-    return cost::code_bits(s.rows, s.cols, g.bits) + cost::stat_bits(s.rows, g.groups(s.cols)) +
-           cost::g_idx_bits(s.cols, act_order);
+    return matrix_cost(s.rows, s.cols, g.bits, g.groups(s.cols), 0, act_order).total();
 }
 
 /// Exact bits of `shapes` at base grid `g` with kept[m] 16-bit weights in matrix m.
-inline bits_report storage_bits(std::span<const matrix_shape> shapes, std::span<const index_t> kept,
-                                const grid_spec& g, bool act_order = false) {
+inline storage_cost storage_bits(std::span<const matrix_shape> shapes, std::span<const index_t> kept,
+                                 const grid_spec& g, bool act_order = false) {
     g.validate("storage_bits");
     require(kept.size() == shapes.size(), "storage_bits: ", kept.size(), " kept counts for ", shapes.size(),
             " matrices");
-    bits_report r;
+    storage_cost r;
     for (std::size_t m = 0; m < shapes.size(); ++m) {
         const auto& s = shapes[m];
         require(kept[m] >= 0 && kept[m] <= s.size(), "storage_bits: matrix '", s.name, "' keeps ", kept[m],
                 " of ", s.size(), " weights");
-        r.weights += static_cast<std::uint64_t>(s.size());
-        r.base_bits += base_storage_bits(s, g, act_order);
-        r.outlier_bits += cost::outlier_bits(kept[m], s.rows, s.cols);
+        r += matrix_cost(s.rows, s.cols, g.bits, g.groups(s.cols), kept[m], act_order);
     }
-    r.total_bits = r.base_bits + r.outlier_bits;
     return r;
 }
 
@@ -133,7 +117,7 @@ public:
         b.count_ = k;
         return b;
     }
-    /// The largest k whose exact packed storage (pack/cost.hpp: codes at
+    /// The largest k whose exact packed storage (core/storage_cost.hpp: codes at
     /// `base.bits`, statistics per `base.group_size`, g_idx under act-order,
     /// outliers) averages at most `target` bits per weight. See resolve_budget.
     [[nodiscard]] static budget of_bits_per_weight(double target, const grid_spec& base, bool act_order = false) {

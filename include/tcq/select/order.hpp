@@ -3,7 +3,7 @@
 /// @brief The selection order of scored weights and the threshold it induces.
 ///
 /// Weights are ranked by score, highest first; ties go to the lower matrix
-/// index, then the lower flat index r·cols + c (DESIGN §1 step 4). The order is
+/// index, then the lower flat index r·cols + c (docs/algorithms.md §1 step 4). The order is
 /// total, so "the top k" is one well-defined set, whatever the algorithm.
 
 #include <bit>

@@ -17,10 +17,10 @@
 #include <span>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/select/histogram.hpp"
-#include "tcq/select/mask.hpp"
 #include "tcq/select/order.hpp"
 
 namespace tcq {

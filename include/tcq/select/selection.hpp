@@ -5,8 +5,8 @@
 #include <optional>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/select/budget.hpp"
-#include "tcq/select/mask.hpp"
 #include "tcq/select/order.hpp"
 
 namespace tcq {
@@ -21,8 +21,8 @@ struct selection {
     std::vector<threshold> thresholds;
     index_t selected = 0;  ///< weights selected, Σ k
     index_t scored = 0;    ///< weights scored, N
-    /// Exact packed storage (pack/cost.hpp) of the selection, for bits_per_weight budgets.
-    std::optional<bits_report> bits;
+    /// Exact packed storage (core/storage_cost.hpp) of the selection, for bits_per_weight budgets.
+    std::optional<storage_cost> bits;
 
     /// Selected weights of each matrix.
     [[nodiscard]] std::vector<index_t> kept_per_matrix() const {

@@ -33,12 +33,12 @@
 #include <span>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
 #include "tcq/select/budget.hpp"
 #include "tcq/select/histogram.hpp"
-#include "tcq/select/mask.hpp"
 #include "tcq/select/order.hpp"
 #include "tcq/select/row_topk.hpp"
 #include "tcq/select/selection.hpp"

@@ -11,8 +11,8 @@
 
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
-#include "tcq/gptq/masked_fit.hpp"
 #include "tcq/quant/fake_quant.hpp"
+#include "tcq/quant/masked_fit.hpp"
 #include "tcq/quant/quantized.hpp"
 
 namespace tcq {

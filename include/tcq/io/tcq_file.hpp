@@ -1,5 +1,5 @@
 #pragma once
-/// @file file.hpp
+/// @file tcq_file.hpp
 /// @brief The tcq file: one container of many named packed matrices plus
 /// metadata. Versioned, CRC-32C checksummed per section, 64-byte aligned so a
 /// memory mapping is used in place (zero-copy views). Byte layout:
@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "tcq/core/error.hpp"
-#include "tcq/pack/checksum.hpp"
-#include "tcq/pack/mapped_file.hpp"
+#include "tcq/io/checksum.hpp"
+#include "tcq/io/mapped_file.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 #include "tcq/version.hpp"
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file masked_fit.hpp
-/// @brief Grid fitting that ignores weights kept in 16-bit (DESIGN §2.3).
+/// @brief Grid fitting that ignores weights kept in 16-bit (docs/algorithms.md §2.3).
 ///
 /// Rule: before fitting a row (or group), every kept entry is replaced by the
 /// mean of the segment's entries that are not kept (mean summed in double, in
@@ -13,12 +13,12 @@
 #include <span>
 #include <vector>
 
+#include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
-#include "tcq/gptq/batched_fit.hpp"
+#include "tcq/quant/batched_fit.hpp"
 #include "tcq/quant/fit.hpp"
-#include "tcq/select/mask.hpp"
 
 namespace tcq {
 

@@ -1,7 +1,8 @@
 #pragma once
-/// @file cost.hpp
-/// @brief Exact storage cost of the packed format, in bits. The one place that
-/// both the bit-budget solver (select/) and the packer (pack/) use.
+/// @file storage_cost.hpp
+/// @brief Exact storage cost of the packed format, in bits: the formulas and
+/// the one result type, `storage_cost`, that the bit-budget solver (select/),
+/// the packer (pack/), the tcq file writer and the tools all use.
 ///
 /// Layout summary (full spec in docs/format.md):
 ///   codes    : each row packed in blocks of 64 weights, b bits each; a last
@@ -60,3 +61,53 @@ inline std::uint64_t g_idx_bits(index_t cols, bool act_order) {
 }
 
 }  // namespace tcq::cost
+
+namespace tcq {
+
+/// Bits of one or more packed matrices, by kind. Costs of several matrices add
+/// with `+`; the average over all their weights is per_weight().
+struct storage_cost {
+    std::uint64_t codes = 0;     ///< b-bit codes (padded to 64-weight blocks)
+    std::uint64_t stats = 0;     ///< fp16 scales + u8 zeros
+    std::uint64_t outliers = 0;  ///< kept weights: values, low columns, bitmap, skip entries
+    std::uint64_t g_idx = 0;     ///< act-order group indices
+    std::uint64_t weights = 0;   ///< weights covered (rows × cols summed)
+
+    /// Everything but the kept weights: codes + statistics + g_idx.
+    [[nodiscard]] std::uint64_t base() const { return codes + stats + g_idx; }
+    /// Sum of all kinds.
+    [[nodiscard]] std::uint64_t total() const { return base() + outliers; }
+    /// Average bits per weight (0 when there are no weights).
+    [[nodiscard]] double per_weight() const { return ratio(total()); }
+    /// Per-weight share of a count: one kind of bits (e.g. `c.stats`), or kept weights.
+    [[nodiscard]] double ratio(std::uint64_t bits) const {
+        return weights ? static_cast<double>(bits) / static_cast<double>(weights) : 0.0;
+    }
+    /// Adds another cost, kind by kind.
+    storage_cost& operator+=(const storage_cost& o) {
+        codes += o.codes;
+        stats += o.stats;
+        outliers += o.outliers;
+        g_idx += o.g_idx;
+        weights += o.weights;
+        return *this;
+    }
+    /// Sum of two costs.
+    [[nodiscard]] friend storage_cost operator+(storage_cost a, const storage_cost& b) { return a += b; }
+    /// Equal kind by kind.
+    friend bool operator==(const storage_cost&, const storage_cost&) = default;
+};
+
+/// Exact cost of a rows × cols matrix at `bits` per code with `groups`
+/// scale/zero pairs per row, `kept` 16-bit weights, and g_idx under act-order.
+inline storage_cost matrix_cost(index_t rows, index_t cols, int bits, index_t groups, index_t kept, bool act_order) {
+    storage_cost c;
+    c.codes = cost::code_bits(rows, cols, bits);
+    c.stats = cost::stat_bits(rows, groups);
+    c.outliers = cost::outlier_bits(kept, rows, cols);
+    c.g_idx = cost::g_idx_bits(cols, act_order);
+    c.weights = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols);
+    return c;
+}
+
+}  // namespace tcq
