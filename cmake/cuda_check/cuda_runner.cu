@@ -122,6 +122,28 @@ void gemm(const host_packed& W, const float* X, int n, float* Y) {
     dY.to_host(Y);
 }
 
+void gemv_int8(const host_packed& W, const float* x, float* y) {
+    require(!W.act_order && W.group_size % 64 == 0, "cuda_runner::gemv_int8: unsupported layout");
+    const device_packed d(W);
+    const index_t nb = (W.cols + 63) / 64, padded = nb * 64, kx = int8_xblock_codes(W.group_size);
+    std::vector<float> xp(static_cast<std::size_t>(padded), 0.f);
+    std::copy(x, x + W.cols, xp.begin());
+    const device_array<float> dxf{std::span<const float>(xp)};
+    const device_array<std::int8_t> dxq(static_cast<std::size_t>(padded));
+    const device_array<float> dsx(static_cast<std::size_t>((nb + kx - 1) / kx));
+    const std::vector<float> zeros(static_cast<std::size_t>((W.groups + 15) / 16 * 16), 0.f);
+    const device_array<float> dxz{std::span<const float>(zeros)};
+    const device_array<float> dy(static_cast<std::size_t>(W.rows));
+    cuda::int8_device_activations a;
+    a.xq = dxq.get();
+    a.sx = dsx.get();
+    a.xz = dxz.get();
+    a.xf = dxf.get();
+    check(cuda::gemv_int8(d.view, a, dy.get()), "gemv_int8 launch");
+    check(cudaDeviceSynchronize(), "gemv_int8");
+    dy.to_host(y);
+}
+
 namespace {
 
 /// Mean seconds of `iters` calls of launch(i), timed with CUDA events.

@@ -42,6 +42,10 @@ void dequantize(const host_packed& W, float* out);
 /// Y (n × rows) = X (n × cols) Ŵᵀ on the device, n ∈ 1…8.
 void gemm(const host_packed& W, const float* X, int n, float* Y);
 
+/// y (rows) = Ŵx with int8 activations on the device (cuda::gemv_int8);
+/// regular grouping only (tcq::int8_supported).
+void gemv_int8(const host_packed& W, const float* x, float* y);
+
 /// Mean seconds of one device GEMV over `iters` launches that rotate over
 /// `copies` device copies of W (so the weights stream from device memory, not
 /// L2), timed with CUDA events; transfers excluded.

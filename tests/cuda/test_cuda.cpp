@@ -12,6 +12,7 @@
 #include "cuda_runner.hpp"
 #include "pack_fixtures.hpp"
 #include "skip.hpp"
+#include "tcq/pack/gemm_int8.hpp"
 
 namespace {
 
@@ -137,3 +138,21 @@ TEST_CASE("cuda: gemm rejects a batch outside 1..8") {
     std::vector<float> X(static_cast<std::size_t>(9 * P.view().cols())), Y(static_cast<std::size_t>(9 * P.view().rows()));
     CHECK_THROWS_AS(tcq::cuda_runner::gemm(host_of(P.view()), X.data(), 9, Y.data()), tcq::error);
 }
+
+// Same element math and the CPU lane order (cuda/pack.cuh), built with
+// --fmad=false: the int8 GEMV is the CPU one bit for bit.
+TEST_CASE("cuda: gemv_int8 equals the CPU kernel bit for bit") {
+    require_device();
+    for (const auto& cs : cases) {
+        const tcq::packed_matrix P = tcq::pack(pack_fixtures::make_quantized(cs), {});
+        const auto V = P.view();
+        if (!tcq::int8_supported(V.info())) continue;
+        const auto x = pack_fixtures::randn(static_cast<std::size_t>(V.cols()), cs.seed + 9, 1.f);
+        std::vector<float> cpu(static_cast<std::size_t>(V.rows())), gpu(cpu.size());
+        tcq::gemv_int8(V, x, cpu);
+        tcq::cuda_runner::gemv_int8(host_of(V), x.data(), gpu.data());
+        for (std::size_t r = 0; r < cpu.size(); ++r)
+            REQUIRE_MESSAGE(same_bits(cpu[r], gpu[r]), V.rows(), "x", V.cols(), " b=", V.bits(), " row ", r);
+    }
+}
+

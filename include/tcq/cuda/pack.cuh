@@ -127,49 +127,6 @@ __global__ void gemv_outliers_kernel(packed_device_view W, const float* __restri
     }
 }
 
-/// Most vectors of one gemm call (as the CPU kernel, pack/gemm.hpp).
-inline constexpr int max_vectors = 8;
-
-/// One warp per row: Y[i][r] = Σ_c s·(q − z)·X[i][c] for i < n, the GEMV's
-/// order per vector, so row r of vector i equals gemv of vector i bit for bit.
-__global__ void gemm_dense_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
-                                  float* __restrict__ Y, index_t ldy, int n) {
-    const index_t r = blockIdx.x * static_cast<index_t>(blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = static_cast<int>(threadIdx.x % 32);
-    if (r >= W.rows) return;
-    float acc[max_vectors] = {};
-    for (index_t c = lane; c < W.cols; c += 32) {
-        const float w = W.weight(r, c);
-        for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
-    }
-    for (int i = 0; i < n; ++i) {
-        float a = acc[i];
-        for (int off = 16; off >= 1; off /= 2) a += __shfl_down_sync(0xffffffffu, a, off);
-        if (lane == 0) Y[i * ldy + r] = a;
-    }
-}
-
-/// One thread per 64-row skip group: Y[i][r] += v·X[i][c] for the kept weights, in column order.
-__global__ void gemm_outliers_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
-                                     float* __restrict__ Y, index_t ldy, int n) {
-    const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-    const index_t r0 = s * cost::skip_rows;
-    if (W.values == nullptr || r0 >= W.rows) return;
-    std::uint64_t k = W.skips[2 * s], pos = W.skips[2 * s + 1];
-    const index_t r1 = r0 + cost::skip_rows < W.rows ? r0 + cost::skip_rows : W.rows;
-    for (index_t r = r0; r < r1; ++r) {
-        float acc[max_vectors];
-        for (int i = 0; i < n; ++i) acc[i] = Y[i * ldy + r];
-        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
-                         [&](index_t c, std::uint16_t v) {
-                             const float w = decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16);
-                             for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
-                         });
-        for (int i = 0; i < n; ++i) Y[i * ldy + r] = acc[i];
-    }
-}
-
-
 /// Device buffers of int8 activations for one vector, laid out as
 /// tcq::int8_activations (pack/gemm_int8.hpp); quantize_activations fills them.
 struct int8_device_activations {
@@ -283,6 +240,46 @@ inline cudaError_t gemv_int8(const packed_device_view& W, const int8_device_acti
         gemv_int8_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, A.xf, y);
     }
     return cudaGetLastError();
+}
+
+/// Most vectors of one gemm call (as the CPU kernel, pack/gemm.hpp).
+inline constexpr int max_vectors = 8;
+
+/// One warp per row: Y[i][r] = Σ_c s·(q − z)·X[i][c] for i < n, the GEMV's
+/// order per vector, so row r of vector i equals gemv of vector i bit for bit.
+__global__ void gemm_dense_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
+                                  float* __restrict__ Y, index_t ldy, int n) {
+    const index_t r = blockIdx.x * static_cast<index_t>(blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = static_cast<int>(threadIdx.x % 32);
+    if (r >= W.rows) return;
+    float acc[max_vectors] = {};
+    for (index_t c = lane; c < W.cols; c += 32) {
+        const float w = W.weight(r, c);
+        for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
+    }
+    for (int i = 0; i < n; ++i) {
+        float a = acc[i];
+        for (int off = 16; off >= 1; off /= 2) a += __shfl_down_sync(0xffffffffu, a, off);
+        if (lane == 0) Y[i * ldy + r] = a;
+    }
+}
+
+/// One thread per 64-row skip group: Y[i][r] += v·X[i][c] for the kept weights, in column order.
+__global__ void gemm_outliers_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
+                                     float* __restrict__ Y, index_t ldy, int n) {
+    index_t r0, r1;
+    std::uint64_t k, pos;
+    if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
+    for (index_t r = r0; r < r1; ++r) {
+        float acc[max_vectors];
+        for (int i = 0; i < n; ++i) acc[i] = Y[i * ldy + r];
+        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+                         [&](index_t c, std::uint16_t v) {
+                             const float w = decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16);
+                             for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
+                         });
+        for (int i = 0; i < n; ++i) Y[i * ldy + r] = acc[i];
+    }
 }
 
 /// out (rows × cols, row stride ldo, device memory) = Ŵ. Launches on `stream`.

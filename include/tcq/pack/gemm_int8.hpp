@@ -13,7 +13,7 @@
 /// bits (integer sums are exact and the float steps are shared), as do 1
 /// and 2 threads; row i of a GEMM equals the GEMV of vector i.
 ///
-/// Error against the exact Σ_c Ŵ_rc x_c (docs/algorithms.md derives it):
+/// Error against the exact Σ_c Ŵ_rc x_c (docs/algorithms.md §7 derives it):
 ///   |y_r − Σ_c Ŵ_rc x_c| ≤ Σ_b (0.5 + 2⁻¹⁶)·sx_b·Σ_{c∈b} |Ŵ⁰_rc|
 ///                          + (nb + G + k_r + 16)·2⁻²⁴·M_r,
 ///   M_r = Σ_c s_{r,g(c)}·(q_rc + z_{r,g(c)})·sx_{b(c)}·|xq_c| + Σ_kept |v_rc·x_c|,
@@ -338,7 +338,8 @@ TCQ_FORCEINLINE void int8_block_dots(simd::isa::avx512vnni, const std::uint8_t* 
 #endif
 
 /// Integer lane sums D[v] of K code blocks from p (x-block pointers xb[v]).
-template <int Bits, int NV, int K, class Arch>
+/// Wide: every block of the row may be read 32 bytes wide (not the array's last row).
+template <int Bits, int NV, int K, bool Wide, class Arch>
 TCQ_FORCEINLINE void int8_xblock_dots(Arch arch, const std::uint8_t* p, const std::uint8_t* end,
                                       const std::int8_t* const (&xb)[NV], ilanes16 (&D)[NV]) {
     constexpr index_t bb = block_bytes(Bits);
@@ -346,29 +347,29 @@ TCQ_FORCEINLINE void int8_xblock_dots(Arch arch, const std::uint8_t* p, const st
         for (auto& r : d.r) r = simd::ibatch(0);
     for (int k = 0; k < K; ++k) {
         const std::uint8_t* q = p + k * bb;
-        prefetch_codes(q);
+        if (k == 0 || bb * K > 64) prefetch_codes(q);  // one prefetch per line
         const std::int8_t* x[NV];
         for (int v = 0; v < NV; ++v) x[v] = xb[v] + k * block_weights;
-        int8_block_dots<Bits, NV>(arch, q, end - q >= 32, x, D);
+        int8_block_dots<Bits, NV>(arch, q, Wide || end - q >= 32, x, D);
     }
 }
 
 /// x-block j (K code blocks) of a row into the chain Yc.
-template <int Bits, int NV, int K, int KX, class Arch>
+template <int Bits, int NV, int K, int KX, bool Wide, class Arch>
 TCQ_FORCEINLINE void int8_xblock(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t j,
                                  const std::int8_t* const (&xv)[NV], const float* const (&wv)[NV],
                                  lanes16 (&Yc)[NV]) {
     const std::int8_t* xb[NV];
     for (int v = 0; v < NV; ++v) xb[v] = xv[v] + j * KX * block_weights;
     ilanes16 D[NV];
-    int8_xblock_dots<Bits, NV, K>(arch, codes + j * KX * block_bytes(Bits), end, xb, D);
+    int8_xblock_dots<Bits, NV, K, Wide>(arch, codes + j * KX * block_bytes(Bits), end, xb, D);
     for (int v = 0; v < NV; ++v) Yc[v] = int8_xblock_step(il16_to_float(D[v]), l16_set(wv[v][j]), Yc[v]);
 }
 
 /// Dense part of one row for NV vectors: the epilogue of pack/int8_math.hpp,
 /// x-blocks alternating between the chains Y0 and Y1. KX code blocks per
 /// x-block (a last partial one when nb is odd); w[v][j] = int8_scale_product(s_g(j), sx_vj).
-template <int Bits, int NV, int KX, class Arch>
+template <int Bits, int NV, int KX, bool Wide, class Arch>
 TCQ_FORCEINLINE void int8_row(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t nb,
                               const std::int8_t* const* xq, const float* const* w, float* y) {
     const std::int8_t* xv[NV];
@@ -382,15 +383,15 @@ TCQ_FORCEINLINE void int8_row(Arch arch, const std::uint8_t* codes, const std::u
     const index_t full = nb / KX;
     index_t j = 0;
     for (; j + 2 <= full; j += 2) {
-        int8_xblock<Bits, NV, KX, KX>(arch, codes, end, j, xv, wv, Y0);
-        int8_xblock<Bits, NV, KX, KX>(arch, codes, end, j + 1, xv, wv, Y1);
+        int8_xblock<Bits, NV, KX, KX, Wide>(arch, codes, end, j, xv, wv, Y0);
+        int8_xblock<Bits, NV, KX, KX, Wide>(arch, codes, end, j + 1, xv, wv, Y1);
     }
     const bool partial = KX > 1 && nb % KX != 0;  // one code block left (KX = 2)
     if (j < full) {
-        int8_xblock<Bits, NV, KX, KX>(arch, codes, end, j, xv, wv, Y0);
-        if (partial) int8_xblock<Bits, NV, 1, KX>(arch, codes, end, j + 1, xv, wv, Y1);
+        int8_xblock<Bits, NV, KX, KX, Wide>(arch, codes, end, j, xv, wv, Y0);
+        if (partial) int8_xblock<Bits, NV, 1, KX, Wide>(arch, codes, end, j + 1, xv, wv, Y1);
     } else if (partial) {
-        int8_xblock<Bits, NV, 1, KX>(arch, codes, end, j, xv, wv, Y0);
+        int8_xblock<Bits, NV, 1, KX, Wide>(arch, codes, end, j, xv, wv, Y0);
     }
     for (int v = 0; v < NV; ++v) y[v] = l16_fold(l16_add(Y0[v], Y1[v]));
 }
@@ -476,11 +477,15 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
         const std::uint8_t* codes = W.row_codes(r);
         float* yr = yd.data() + (r - r0) * n;
         for (index_t v0 = 0; v0 < n; v0 += 4) {
+            const bool wide = end - (codes + (nb - 1) * block_bytes(Bits)) >= 32;  // all but the array's last row
             const auto tile = [&]<int NV>() {
+                const auto run = [&]<int KX, bool Wide>() {
+                    int8_row<Bits, NV, KX, Wide>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr + v0);
+                };
                 if (A.kx == 2)
-                    int8_row<Bits, NV, 2>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr + v0);
+                    wide ? run.template operator()<2, true>() : run.template operator()<2, false>();
                 else
-                    int8_row<Bits, NV, 1>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr + v0);
+                    wide ? run.template operator()<1, true>() : run.template operator()<1, false>();
             };
             switch (std::min<index_t>(4, n - v0)) {
                 case 1: tile.template operator()<1>(); break;

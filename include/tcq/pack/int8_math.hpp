@@ -2,7 +2,7 @@
 /// @file int8_math.hpp
 /// @brief Element math of the int8-activation products (pack/gemm_int8.hpp),
 /// shared by the SIMD kernels, their scalar twin (reference::gemv_int8) and
-/// the CUDA kernel. docs/algorithms.md ("int8-activation product") has the
+/// the CUDA kernel. docs/algorithms.md §7 ("int8-activation product") has the
 /// derivation and the error bound.
 ///
 ///  * Activations: per x-block j of 64·kx columns (kx = int8_xblock_codes:
