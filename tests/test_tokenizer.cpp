@@ -305,6 +305,22 @@ TEST_CASE("pre_tokenizer: Metaspace prepend schemes, split, and the regex empty-
     CHECK((m[1].begin == 1 && m[1].end == 3));
 }
 
+TEST_CASE("pre_tokenizer: Digits (SmolLM2 puts it before ByteLevel), one digit or runs") {
+    const auto digits = [](bool individual) {
+        return tcq::tok::pre_tokenizer::from_json(json{{"type", "Digits"}, {"individual_digits", individual}},
+                                                  {"tokenizer.json", "pre_tokenizer"});
+    };
+    const auto run = [](const tcq::tok::pre_tokenizer& p, std::string s) {
+        std::vector<std::string> w;
+        for (const auto& x : p.apply({{std::move(s), true}})) w.push_back(x.text);
+        return w;
+    };
+    using v = std::vector<std::string>;
+    // U+0663 ARABIC-INDIC DIGIT THREE and U+00BD ½ are category N too.
+    CHECK(run(digits(true), "ab12c\xD9\xA3\xC2\xBD") == v{"ab", "1", "2", "c", "\xD9\xA3", "\xC2\xBD"});
+    CHECK(run(digits(false), "ab12c\xD9\xA3\xC2\xBD") == v{"ab", "12", "c", "\xD9\xA3\xC2\xBD"});
+}
+
 TEST_CASE("added tokens: lstrip, rstrip, single_word, normalized, split_special_tokens") {
     json j = tiny_bpe();
     j["model"]["vocab"][" "] = 8;
@@ -375,11 +391,11 @@ bad::table tokenizer_rows() {
           [](json& j) { j["normalizer"] = {{"type", "Replace"}, {"pattern", json::object()}, {"content", ""}}; }),
         e("pre_tokenizer.type", "'Whitespace' is not supported",
           [](json& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; }),
-        e("pre_tokenizer.pretokenizers[1].type", "'Digits' is not supported",
+        e("pre_tokenizer.pretokenizers[1].type", "'Punctuation' is not supported",
           [](json& j) {
               j["pre_tokenizer"] = {{"type", "Sequence"},
                                     {"pretokenizers",
-                                     json::array({{{"type", "ByteLevel"}}, {{"type", "Digits"}, {"individual_digits", true}}})}};
+                                     json::array({{{"type", "ByteLevel"}}, {{"type", "Punctuation"}, {"behavior", "Isolated"}}})}};
           }),
         e("pre_tokenizer.behavior", "'Sideways' is not supported",
           [](json& j) {

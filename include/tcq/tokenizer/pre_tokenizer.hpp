@@ -1,7 +1,7 @@
 #pragma once
 /// @file pre_tokenizer.hpp
 /// @brief The `pre_tokenizer` of tokenizer.json: Split (regex or literal,
-/// every delimiter behaviour, invert), ByteLevel, Metaspace and Sequence.
+/// every delimiter behaviour, invert), Digits, ByteLevel, Metaspace and Sequence.
 /// It cuts a text into the words BPE then encodes one by one.
 
 #include <algorithm>
@@ -204,6 +204,13 @@ private:
             st.re = pattern_from_json(member(v, "pattern", p), p.at("pattern"));
             st.behavior = behavior_of(as_string(member(v, "behavior", p), p.at("behavior")), p.at("behavior"));
             st.invert = bool_or(v, "invert", false, p);
+        } else if (type == "Digits") {
+            // Hugging Face splits at each char::is_numeric character (category N): one
+            // match per digit, isolated, or merged into runs.
+            require_known_keys(v, {"type", "individual_digits"}, p);
+            st.re.emplace(R"(\p{N})", false, p.where());
+            st.behavior = bool_or(v, "individual_digits", false, p) ? split_behavior::isolated
+                                                                     : split_behavior::contiguous;
         } else if (type == "ByteLevel") {
             // trim_offsets only moves offsets, never ids.
             require_known_keys(v, {"type", "add_prefix_space", "trim_offsets", "use_regex"}, p);
