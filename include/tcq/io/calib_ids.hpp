@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tcq/core/error.hpp"
+#include "tcq/io/atomic_file.hpp"
 
 namespace tcq {
 
@@ -83,7 +84,7 @@ namespace tcq {
 }
 
 /// Writes `seqs` in the same format, one line each, atomically (a temporary
-/// file renamed on success). Empty sequences cannot be written.
+/// file renamed on success, tcq/io/atomic_file.hpp). Empty sequences cannot be written.
 inline void write_calib_ids(const std::filesystem::path& path, std::span<const std::vector<std::int32_t>> seqs) {
     std::string text;
     for (std::size_t s = 0; s < seqs.size(); ++s) {
@@ -96,24 +97,9 @@ inline void write_calib_ids(const std::filesystem::path& path, std::span<const s
         }
         text += '\n';
     }
-    std::filesystem::path tmp = path;
-    tmp += ".tmp";
-    try {
-        {
-            std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-            require(static_cast<bool>(os), path.string(), ": cannot open '", tmp.string(), "' for writing");
-            os.write(text.data(), static_cast<std::streamsize>(text.size()));
-            os.flush();
-            require(static_cast<bool>(os), path.string(), ": write failed");
-        }
-        std::error_code ec;
-        std::filesystem::rename(tmp, path, ec);
-        require(!ec, path.string(), ": cannot rename the temporary file: ", ec.message());
-    } catch (...) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw;
-    }
+    write_atomically(path, path.string(), [&](std::ostream& os) {
+        os.write(text.data(), static_cast<std::streamsize>(text.size()));
+    });
 }
 
 }  // namespace tcq
