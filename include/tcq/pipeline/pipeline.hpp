@@ -13,12 +13,12 @@
 /// Gradients and contrasts are cached, so comparing methods on one model
 /// recomputes neither. The engine supplies a model_adapter.
 
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <bit>
 #include <optional>
 #include <string>
 #include <type_traits>
