@@ -292,6 +292,7 @@ TEST_CASE("pipeline: experiment switches (per-sample Hessians, fp32 scales)") {
     for (const auto& gp : r32.layers[0].grid.params) off_fp16 |= gp.scale != tcq::round_to_half(gp.scale);
     CHECK(off_fp16);
     CHECK_THROWS_WITH_AS((void)tcq::pack(r32.layers[0]), doctest::Contains("not a positive fp16 value"), tcq::error);
+}
 
 TEST_CASE("pipeline: chunked accumulation; one chunk equals the running sum") {
     chain_model m;
