@@ -1,0 +1,10 @@
+# The Llama-family reference engine (tcq's reference model_adapter) as an
+# INTERFACE target. Included from tests/, tools/ and examples/ (whichever is
+# configured first defines it). Headers are included as "llama/....hpp".
+include_guard(GLOBAL)
+add_library(tcq_llama_engine INTERFACE)
+target_include_directories(tcq_llama_engine INTERFACE ${CMAKE_CURRENT_LIST_DIR}/..)
+target_link_libraries(tcq_llama_engine INTERFACE tcq_project_flags tcq::io)
+# Parallelism is over sequences; Eigen's own OpenMP threads would oversubscribe
+# the cores (model.hpp checks this is set).
+target_compile_definitions(tcq_llama_engine INTERFACE EIGEN_DONT_PARALLELIZE)

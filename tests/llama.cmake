@@ -1,0 +1,8 @@
+# Tests of the Llama-family engine (test_llama*.cpp) link the engine; those
+# that compare with the llama2.c engine link that one too.
+include(${PROJECT_SOURCE_DIR}/examples/llama/engine.cmake)
+file(GLOB _llama_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/test_llama_*.cpp)
+foreach(_src ${_llama_tests})
+  get_filename_component(_name ${_src} NAME_WE)
+  target_link_libraries(${_name} PRIVATE tcq_llama_engine)
+endforeach()
