@@ -6,3 +6,8 @@ foreach(_src ${_llama_tests})
   get_filename_component(_name ${_src} NAME_WE)
   target_link_libraries(${_name} PRIVATE tcq_llama_engine)
 endforeach()
+# The HF test compares the fixture with the llama2c engine.
+if(TARGET test_llama_hf)
+  include(${PROJECT_SOURCE_DIR}/examples/llama2c/engine.cmake)
+  target_link_libraries(test_llama_hf PRIVATE l2c_engine)
+endif()

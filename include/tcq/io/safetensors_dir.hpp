@@ -92,7 +92,6 @@ public:
         const auto single = dir / single_file_name, index = dir / index_file_name;
         std::error_code ec;
         if (std::filesystem::is_regular_file(single, ec)) {
-            d.files_.push_back(single_file_name);
             d.readers_.push_back(reader::open(single));
             for (const auto& t : d.readers_.back().tensors()) d.where_.emplace(t.name, 0);
             return d;
@@ -106,7 +105,6 @@ public:
             require(std::filesystem::is_regular_file(p, ec), index.string(), ": names shard '", f,
                     "', which is missing from ", dir.string());
             slot.emplace(f, d.readers_.size());
-            d.files_.push_back(f);
             d.readers_.push_back(reader::open(p));
         }
         for (const auto& [name, f] : idx.weight_map) {
@@ -163,7 +161,6 @@ public:
 
 private:
     std::filesystem::path dir_;
-    std::vector<std::string> files_;
     std::vector<reader> readers_;
     std::map<std::string, std::size_t, std::less<>> where_;
 };
