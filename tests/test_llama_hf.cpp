@@ -114,8 +114,7 @@ bool same_weights(llama::model& a, llama::model& b) {
     auto ta = llama::hf_tensors(a), tb = llama::hf_tensors(b);
     if (ta.size() != tb.size()) return false;
     for (std::size_t i = 0; i < ta.size(); ++i) {
-        index_t n = 1;
-        for (index_t d : ta[i].shape) n *= d;
+        const index_t n = llama::numel(ta[i].shape);
         if (ta[i].name != tb[i].name || ta[i].shape != tb[i].shape ||
             std::memcmp(ta[i].data, tb[i].data, sizeof(float) * static_cast<std::size_t>(n)) != 0)
             return false;
@@ -250,8 +249,7 @@ TEST_CASE("HF checkpoints round-trip: F32 exactly, BF16 sharded with an index") 
         auto sb = llama::load_hf(sdir);
         auto rounded = m;
         for (auto& t : llama::hf_tensors(rounded)) {
-            index_t n = 1;
-            for (index_t d : t.shape) n *= d;
+            const index_t n = llama::numel(t.shape);
             for (index_t i = 0; i < n; ++i) t.data[i] = tcq::round_to_bf16(t.data[i]);
         }
         CHECK(same_weights(rounded, sb));
@@ -294,14 +292,9 @@ TEST_CASE("the fixture through the new engine and its HF export matches the llam
     }
 
     const auto text = l2c::read_text(fixture_dir + "data/arith.valid.txt");
-    const auto probs = l2c::arith_problems(text, sanitized_build ? 10 : 500);
-    std::vector<llama::completion_problem> ps;
-    for (const auto& p : probs) ps.push_back({l2c::encode(p.prompt), p.answer});
-    const auto nl = l2c::byte_token('\n');
-    auto stop = [nl](std::int32_t t) { return t == nl || t < l2c::tok_byte0; };
-    auto detok = [](std::span<const std::int32_t> t) { return l2c::decode_bytes(t); };
-    const auto via_hf = llama::greedy_accuracy(hf, ps, l2c::arith_max_answer, stop, detok, tcq::par(2));
-    CHECK(via_hf.total == static_cast<index_t>(probs.size()));
+    const index_t problems = sanitized_build ? 10 : 500;
+    const auto via_hf = llama::byte_arith_accuracy(hf, text, tcq::par(2), "arith", problems);
+    CHECK(via_hf.total == problems);
     if (!sanitized_build) CHECK(via_hf.correct == 287);  // the llama2c engine's count (tests/test_llama2c.cpp)
     if (sanitized_build) CHECK(via_hf.correct == l2c::arith_accuracy(old_model, text, tcq::par(2), "arith", 10).correct);
     fs::remove_all(dir);

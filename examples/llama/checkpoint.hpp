@@ -20,39 +20,84 @@ namespace llama {
 
 namespace st = tcq::safetensors;
 
+/// What a checkpoint tensor holds.
+enum class tensor_part { embedding, attn_norm, weight, bias, q_norm, k_norm, ffn_norm, final_norm, lm_head };
+
+/// One tensor of the HF layout of a config.
+struct tensor_ref {
+    std::string name;            ///< HF name
+    std::vector<index_t> shape;  ///< dimensions
+    tensor_part part;            ///< what it holds
+    index_t layer = -1;          ///< block, or −1
+    linear_kind kind = linear_kind::q;  ///< for weight/bias
+    /// RMSNorm gains (initialized to 1, not random).
+    [[nodiscard]] bool is_gain() const {
+        return part == tensor_part::attn_norm || part == tensor_part::ffn_norm || part == tensor_part::q_norm ||
+               part == tensor_part::k_norm || part == tensor_part::final_norm;
+    }
+};
+
+/// Every tensor a checkpoint of `c` has, in checkpoint order.
+[[nodiscard]] inline std::vector<tensor_ref> hf_layout(const config& c) {
+    std::vector<tensor_ref> out;
+    out.push_back({"model.embed_tokens.weight", {c.vocab_size, c.dim}, tensor_part::embedding});
+    for (index_t l = 0; l < c.n_layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        out.push_back({p + "input_layernorm.weight", {c.dim}, tensor_part::attn_norm, l});
+        for (auto k : all_linear_kinds) {
+            const auto [r, cc] = linear_shape(c, k);
+            out.push_back({linear_name(l, k) + ".weight", {r, cc}, tensor_part::weight, l, k});
+            if (has_bias(c, k)) out.push_back({linear_name(l, k) + ".bias", {r}, tensor_part::bias, l, k});
+        }
+        if (c.qk_norm) {
+            out.push_back({p + "self_attn.q_norm.weight", {c.head_dim}, tensor_part::q_norm, l});
+            out.push_back({p + "self_attn.k_norm.weight", {c.head_dim}, tensor_part::k_norm, l});
+        }
+        out.push_back({p + "post_attention_layernorm.weight", {c.dim}, tensor_part::ffn_norm, l});
+    }
+    out.push_back({"model.norm.weight", {c.dim}, tensor_part::final_norm});
+    if (!c.tied) out.push_back({"lm_head.weight", {c.vocab_size, c.dim}, tensor_part::lm_head});
+    return out;
+}
+
+/// Where tensor `t` lives in `m` (fp32, row-major, numel of t.shape).
+[[nodiscard]] inline float* data_of(model& m, const tensor_ref& t) {
+    if (t.layer < 0) {
+        switch (t.part) {
+            case tensor_part::embedding: return m.embedding.data();
+            case tensor_part::lm_head: return m.lm_head.data();
+            default: return m.final_norm.data();
+        }
+    }
+    auto& b = m.layers.at(static_cast<std::size_t>(t.layer));
+    switch (t.part) {
+        case tensor_part::attn_norm: return b.attn_norm.data();
+        case tensor_part::ffn_norm: return b.ffn_norm.data();
+        case tensor_part::q_norm: return b.q_norm.data();
+        case tensor_part::k_norm: return b.k_norm.data();
+        case tensor_part::weight: return b[t.kind].data();
+        default: return b.b[static_cast<std::size_t>(t.kind)].data();
+    }
+}
+
+/// Elements of a shape.
+[[nodiscard]] inline index_t numel(const std::vector<index_t>& shape) {
+    index_t n = 1;
+    for (index_t d : shape) n *= d;
+    return n;
+}
+
 /// One named tensor of a model and where its fp32 values live.
 struct tensor_slot {
-    std::string name;
-    std::vector<index_t> shape;
-    float* data;
+    std::string name;            ///< HF name
+    std::vector<index_t> shape;  ///< dimensions
+    float* data;                 ///< numel(shape) floats in the model
 };
 
 /// Every tensor of `m` under its HF name, in checkpoint order.
 [[nodiscard]] inline std::vector<tensor_slot> hf_tensors(model& m) {
-    const config& c = m.cfg();
     std::vector<tensor_slot> out;
-    auto vec = [&](std::string n, std::vector<float>& v) {
-        out.push_back({std::move(n), {static_cast<index_t>(v.size())}, v.data()});
-    };
-    out.push_back({"model.embed_tokens.weight", {c.vocab_size, c.dim}, m.embedding.data()});
-    for (index_t l = 0; l < c.n_layers; ++l) {
-        auto& b = m.layers[static_cast<std::size_t>(l)];
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        vec(p + "input_layernorm.weight", b.attn_norm);
-        for (auto k : all_linear_kinds) {
-            auto& w = b[k];
-            out.push_back({linear_name(l, k) + ".weight", {w.rows(), w.cols()}, w.data()});
-            auto& bias = b.b[static_cast<std::size_t>(k)];
-            if (bias.size()) out.push_back({linear_name(l, k) + ".bias", {bias.size()}, bias.data()});
-        }
-        if (c.qk_norm) {
-            vec(p + "self_attn.q_norm.weight", b.q_norm);
-            vec(p + "self_attn.k_norm.weight", b.k_norm);
-        }
-        vec(p + "post_attention_layernorm.weight", b.ffn_norm);
-    }
-    vec("model.norm.weight", m.final_norm);
-    if (!c.tied) out.push_back({"lm_head.weight", {c.vocab_size, c.dim}, m.lm_head.data()});
+    for (auto& t : hf_layout(m.cfg())) out.push_back({t.name, t.shape, data_of(m, t)});
     return out;
 }
 
@@ -74,8 +119,7 @@ struct tensor_slot {
     for (const auto& s : slots) files.expect(s.name, s.shape);  // all checks before any conversion
     for (auto& s : slots) {
         wanted.insert(s.name);
-        index_t n = 1;
-        for (index_t d : s.shape) n *= d;
+        const index_t n = numel(s.shape);
         files.to_float(s.name, {s.data, static_cast<std::size_t>(n)});
         for (index_t i = 0; i < n; ++i)
             if (!std::isfinite(s.data[i]))
@@ -133,8 +177,7 @@ inline void save_hf(const model& src, const std::filesystem::path& dir, const sa
     }
     std::vector<st::tensor_out> out;
     for (auto& s : hf_tensors(m)) {
-        index_t n = 1;
-        for (index_t d : s.shape) n *= d;
+        const index_t n = numel(s.shape);
         const float* p = s.data;
         out.push_back({s.name, s.shape, [p, n](std::span<float> v) { std::memcpy(v.data(), p, sizeof(float) * n); }});
     }
