@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <random>
 #include <string>
 #include <vector>
@@ -172,17 +174,31 @@ TEST_CASE("gradients, losses and captures are bit-identical for 1 and 3 threads"
         toks.insert(toks.end(), t.begin(), t.end());
     }
     const auto batch = tcq::make_view(toks.data(), 5, 17);
+    // Per layer the samples come in order; layers interleave depending on the threads.
     auto collect = [&](const tcq::exec_policy& pol) {
-        std::vector<RowMatrixXf> g;
-        (void)llama::per_sample_gradients(m, batch, pol, [&](index_t, index_t, linear_kind, tcq::matrix_view<const float> d) {
-            g.push_back(tcq::as_eigen(d));
+        std::map<std::tuple<index_t, index_t, int>, RowMatrixXf> g;
+        std::vector<index_t> last(2, -1);
+        (void)llama::per_sample_gradients(m, batch, pol, [&](index_t s, index_t l, linear_kind k, tcq::matrix_view<const float> d) {
+            CHECK(s >= last[static_cast<std::size_t>(l)]);
+            last[static_cast<std::size_t>(l)] = s;
+            CHECK(g.emplace(std::tuple{s, l, static_cast<int>(k)}, tcq::as_eigen(d)).second);
         });
         return g;
     };
-    const auto a = collect(tcq::seq()), b = collect(tcq::par(3));
-    REQUIRE(a.size() == b.size());
+    const auto a = collect(tcq::seq()), b = collect(tcq::par(3)), c = collect(tcq::par(2));
     REQUIRE(a.size() == 5u * 2u * 7u);
-    for (std::size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i], b[i]));
+    REQUIRE(b.size() == a.size());
+    REQUIRE(c.size() == a.size());
+    for (const auto& [key, v] : a) {
+        CHECK(same_bits(v, b.at(key)));
+        CHECK(same_bits(v, c.at(key)));
+    }
+    // A throwing sink stops the workers and the exception reaches the caller.
+    CHECK_THROWS_WITH_AS((void)llama::per_sample_gradients(m, batch, tcq::par(2),
+                                                          [&](index_t s, index_t, linear_kind, tcq::matrix_view<const float>) {
+                                                              if (s == 3) tcq::fail("sink refused");
+                                                          }),
+                         doctest::Contains("sink refused"), tcq::error);
     CHECK(llama::sequence_losses(m, batch, tcq::seq()) == llama::sequence_losses(m, batch, tcq::par(3)));
 }
 

@@ -150,6 +150,10 @@ TEST_CASE("config.json of each architecture parses to the documented fields") {
     CHECK(!q.mlp_bias);
     CHECK(q.sliding_window == 0);  // use_sliding_window false: inactive
     CHECK(q.vocab_size == 151936);
+    // use_sliding_window on layers >= max_window_layers: none of 24 at 24, all at 0.
+    const auto q_on = with(with(qwen25_05b, "use_sliding_window", "true").c_str(), "max_window_layers", "24");
+    CHECK(parse(q_on).sliding_window == 0);
+    CHECK(parse(with(q_on.c_str(), "max_window_layers", "0")).sliding_window == 32768);
 
     const auto l = parse(llama32_1b);
     REQUIRE(l.scaling);

@@ -219,17 +219,21 @@ private:
     }
     c.qk_norm = is_qwen3;
 
-    // Sliding window: Mistral applies it whenever set; Qwen2/3 only with use_sliding_window.
-    const bool sw_on = is_mistral ? k.find("sliding_window") != nullptr
-                                  : (is_qwen2 || is_qwen3) && k.flag("use_sliding_window", false);
+    // Sliding window: Mistral applies it whenever set. Qwen2/3 only with
+    // use_sliding_window, and then on layers >= max_window_layers (transformers' layer_types).
     if (is_llama && k.find("sliding_window")) k.unsupported("sliding_window", j["sliding_window"], "Llama has none");
+    bool sw_on = is_mistral && k.find("sliding_window") != nullptr;
+    if ((is_qwen2 || is_qwen3) && k.flag("use_sliding_window", false)) {
+        const index_t mwl = k.integer("max_window_layers", c.n_layers);
+        if (mwl > 0 && mwl < c.n_layers)
+            k.unsupported("max_window_layers", j["max_window_layers"],
+                          "a sliding window on only some layers is not implemented");
+        sw_on = mwl == 0;
+    }
     if (sw_on) {
         c.sliding_window = k.integer("sliding_window");
         tcq::require(c.sliding_window >= 1, what, ": field 'sliding_window' = ", c.sliding_window,
                      " must be positive");
-        if ((is_qwen2 || is_qwen3) && k.integer("max_window_layers", c.n_layers) < c.n_layers)
-            k.unsupported("max_window_layers", j["max_window_layers"],
-                          "windows on only some layers are not implemented");
     }
 
     if (const auto* rs = k.find("rope_scaling")) {
@@ -282,7 +286,13 @@ private:
         j["mlp_bias"] = c.mlp_bias;
     }
     if (is_mistral) j["sliding_window"] = c.sliding_window > 0 ? nlohmann::ordered_json(c.sliding_window) : nullptr;
-    if (!is_llama && !is_mistral) j["use_sliding_window"] = false;
+    if (!is_llama && !is_mistral) {
+        j["use_sliding_window"] = c.sliding_window > 0;
+        if (c.sliding_window > 0) {
+            j["sliding_window"] = c.sliding_window;
+            j["max_window_layers"] = 0;  // every layer slides
+        }
+    }
     if (c.scaling)
         j["rope_scaling"] = {{"rope_type", "llama3"},
                              {"factor", c.scaling->factor},

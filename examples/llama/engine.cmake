@@ -8,3 +8,11 @@ target_link_libraries(tcq_llama_engine INTERFACE tcq_project_flags tcq::io)
 # Parallelism is over sequences; Eigen's own OpenMP threads would oversubscribe
 # the cores (model.hpp checks this is set).
 target_compile_definitions(tcq_llama_engine INTERFACE EIGEN_DONT_PARALLELIZE)
+
+# bench/ may be configured before this file is included: link late.
+function(_llama_link_late)
+  if(TARGET bench_llama)
+    target_link_libraries(bench_llama PRIVATE tcq_llama_engine)
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL _llama_link_late)

@@ -33,6 +33,7 @@ options:
   --to-hf DIR           output directory (required)
   --dtype T             bf16, f16 or f32 (default: f32 for --from-llama2c, bf16 for --random)
   --max-shard-mb N      shard size limit in MB (default 5000, as transformers)
+  --max-shard-kb N      shard size limit in KB instead (small test checkpoints)
   --copy FILE           copy FILE into DIR (e.g. tokenizer.json); repeatable
   --quiet               no progress lines
 )";
@@ -52,7 +53,10 @@ inline int run_convert(const arguments& a) {
         else if (*t == "f32") type = st::dtype::F32;
         else throw usage_error("option '--dtype': expected bf16, f16 or f32, not '" + *t + "'");
     }
-    const auto shard = static_cast<std::uint64_t>(a.integer("max-shard-mb", 5000, 1, 1 << 30)) * 1'000'000;
+    if (a.has("max-shard-mb") && a.has("max-shard-kb")) throw usage_error("give --max-shard-mb or --max-shard-kb, not both");
+    const auto shard = a.has("max-shard-kb")
+                           ? static_cast<std::uint64_t>(a.integer("max-shard-kb", 0, 1, 1 << 30)) * 1000
+                           : static_cast<std::uint64_t>(a.integer("max-shard-mb", 5000, 1, 1 << 30)) * 1'000'000;
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& f : a.all("copy"))
         files.emplace_back(std::filesystem::path(f).filename().string(), st::directory::read_text(f));
@@ -83,7 +87,7 @@ inline int run_convert(const arguments& a) {
 inline command convert_command() {
     return {"convert", "llama2.c or random-init model -> Hugging Face checkpoint", convert_usage(),
             {{"from-llama2c", true}, {"random", true}, {"seed", true}, {"to-hf", true}, {"dtype", true},
-             {"max-shard-mb", true}, {"copy", true, 0, true}, {"quiet", false}},
+             {"max-shard-mb", true}, {"max-shard-kb", true}, {"copy", true, 0, true}, {"quiet", false}},
             0, run_convert};
 }
 
