@@ -186,6 +186,12 @@ TEST_CASE("to_hf_config writes what parse_hf_config reads back") {
         c.eos_token_id = 2;
         CHECK(parse(llama::to_hf_config(c)) == c);
     }
+    auto q3 = tiny("Qwen3ForCausalLM");
+    q3.qkv_bias = q3.o_bias = true;  // Qwen3 attention_bias
+    CHECK(parse(llama::to_hf_config(q3)) == q3);
+    auto q2 = tiny("Qwen2ForCausalLM");
+    q2.sliding_window = 32;  // every layer slides
+    CHECK(parse(llama::to_hf_config(q2)) == q2);
 }
 
 TEST_CASE("unsupported or contradictory config values are errors naming key and value") {

@@ -285,6 +285,7 @@ private:
         j["attention_bias"] = c.qkv_bias;
         j["mlp_bias"] = c.mlp_bias;
     }
+    if (is_qwen3) j["attention_bias"] = c.o_bias;
     if (is_mistral) j["sliding_window"] = c.sliding_window > 0 ? nlohmann::ordered_json(c.sliding_window) : nullptr;
     if (!is_llama && !is_mistral) {
         j["use_sliding_window"] = c.sliding_window > 0;

@@ -88,9 +88,9 @@ inline constexpr index_t arith_answer_bytes = 6;
         tcq::require(static_cast<index_t>(ps.back().prompt.size()) + arith_answer_bytes <= max_length(m), what,
                      ": the prompt of line ", p.line + 1, " leaves no room for the answer");
     }
-    const std::int32_t nl = byte_token('\n');
+    constexpr std::int32_t nl = byte_token('\n');
     return greedy_accuracy(
-        m, ps, arith_answer_bytes, [nl](std::int32_t t) { return t == nl || t < tok_byte0; },
+        m, ps, arith_answer_bytes, [](std::int32_t t) { return t == nl || t < tok_byte0; },
         [](std::span<const std::int32_t> t) { return decode_bytes(t); }, pol);
 }
 
