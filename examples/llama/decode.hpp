@@ -38,25 +38,11 @@ public:
             const auto& w = m_.layers[static_cast<std::size_t>(l)];
             auto& K = k_[static_cast<std::size_t>(l)];
             auto& V = v_[static_cast<std::size_t>(l)];
-            ops::ensure(a.xn, M, c.dim);
-            a.inv1.resize(static_cast<std::size_t>(M));
-            ops::rmsnorm(x_, w.attn_norm, c.norm_eps, a.xn, a.inv1.data());
+            detail::attn_norm(m_, w, x_, a);
             detail::qkv(m_, w, a, M, p0, K.middleRows(p0, M), V.middleRows(p0, M));
             ops::ensure(a.att, M, c.q_dim());
             ops::attention(c, a.q, K.topRows(p0 + M), V.topRows(p0 + M), p0, a.att, nullptr, a.scratch);
-            x_.noalias() += a.att * w[linear_kind::o].transpose();
-            if (w.bias(linear_kind::o).size()) x_.rowwise() += w.bias(linear_kind::o);
-            ops::ensure(a.xn2, M, c.dim);
-            a.inv2.resize(static_cast<std::size_t>(M));
-            ops::rmsnorm(x_, w.ffn_norm, c.norm_eps, a.xn2, a.inv2.data());
-            ops::ensure(a.a, M, c.hidden_dim);
-            ops::ensure(a.b, M, c.hidden_dim);
-            ops::ensure(a.h, M, c.hidden_dim);
-            ops::linear(a.xn2, w[linear_kind::gate], w.bias(linear_kind::gate), a.a);
-            ops::linear(a.xn2, w[linear_kind::up], w.bias(linear_kind::up), a.b);
-            ops::swiglu(a.a, a.b, a.h);
-            x_.noalias() += a.h * w[linear_kind::down].transpose();
-            if (w.bias(linear_kind::down).size()) x_.rowwise() += w.bias(linear_kind::down);
+            detail::finish_block(m_, w, x_, a, false, std::nullopt);
         }
         pos_ += M;
         detail::run_head(m_, x_.bottomRows(1), head_);

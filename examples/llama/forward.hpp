@@ -83,32 +83,26 @@ inline void qkv(const model& m, const block_weights& w, block_acts& a, index_t T
     }
 }
 
-/// Advances x (n·T rows, in place) through block `layer`. With `stop`, returns
-/// once the input of that group is in `a` (x may already be modified then).
-inline void run_block(const model& m, index_t layer, ops::mref x, index_t T, block_acts& a, bool tape,
-                      std::optional<linear_group> stop = std::nullopt) {
+/// xn = the attention RMSNorm of x (1/rms in inv1).
+inline void attn_norm(const model& m, const block_weights& w, ops::cref x, block_acts& a) {
+    ops::ensure(a.xn, x.rows(), m.cfg().dim);
+    a.inv1.resize(static_cast<std::size_t>(x.rows()));
+    ops::rmsnorm(x, w.attn_norm, m.cfg().norm_eps, a.xn, a.inv1.data());
+}
+
+/// x += in Wᵀ (+ bias): a residual linear layer.
+inline void add_linear(ops::mref x, ops::cref in, const block_weights& w, linear_kind k) {
+    x.noalias() += in * w[k].transpose();
+    if (w.bias(k).size()) x.rowwise() += w.bias(k);
+}
+
+/// The block after attention: x += o(att), then the FFN residual. With
+/// `stop` (ffn_in or ffn_out), returns once that group's input is in `a`.
+inline void finish_block(const model& m, const block_weights& w, ops::mref x, block_acts& a, bool tape,
+                         std::optional<linear_group> stop) {
     const config& c = m.cfg();
-    const auto& w = m.layers[static_cast<std::size_t>(layer)];
-    const index_t R = x.rows(), nseq = R / T;
-    if (tape) a.x_in = x;
-    ops::ensure(a.xn, R, c.dim);
-    a.inv1.resize(static_cast<std::size_t>(R));
-    ops::rmsnorm(x, w.attn_norm, c.norm_eps, a.xn, a.inv1.data());
-    if (stop == linear_group::attn_in) return;
-
-    ops::ensure(a.k, R, c.kv_dim());
-    ops::ensure(a.v, R, c.kv_dim());
-    qkv(m, w, a, T, 0, a.k, a.v);
-    ops::ensure(a.att, R, c.q_dim());
-    const index_t per_seq = c.n_heads * T * T;
-    if (tape && a.probs.size() != nseq * per_seq) a.probs.resize(nseq * per_seq);
-    for (index_t s = 0; s < nseq; ++s)
-        ops::attention(c, a.q.middleRows(s * T, T), a.k.middleRows(s * T, T), a.v.middleRows(s * T, T), 0,
-                       a.att.middleRows(s * T, T), tape ? a.probs.data() + s * per_seq : nullptr, a.scratch);
-    if (stop == linear_group::attn_out) return;
-
-    x.noalias() += a.att * w[linear_kind::o].transpose();
-    if (w.bias(linear_kind::o).size()) x.rowwise() += w.bias(linear_kind::o);
+    const index_t R = x.rows();
+    add_linear(x, a.att, w, linear_kind::o);
     if (tape) a.x_mid = x;
     ops::ensure(a.xn2, R, c.dim);
     a.inv2.resize(static_cast<std::size_t>(R));
@@ -122,9 +116,31 @@ inline void run_block(const model& m, index_t layer, ops::mref x, index_t T, blo
     ops::linear(a.xn2, w[linear_kind::up], w.bias(linear_kind::up), a.b);
     ops::swiglu(a.a, a.b, a.h);
     if (stop == linear_group::ffn_out) return;
+    add_linear(x, a.h, w, linear_kind::down);
+}
 
-    x.noalias() += a.h * w[linear_kind::down].transpose();
-    if (w.bias(linear_kind::down).size()) x.rowwise() += w.bias(linear_kind::down);
+/// Advances x (n·T rows, in place) through block `layer`. With `stop`, returns
+/// once the input of that group is in `a` (x may already be modified then).
+inline void run_block(const model& m, index_t layer, ops::mref x, index_t T, block_acts& a, bool tape,
+                      std::optional<linear_group> stop = std::nullopt) {
+    const config& c = m.cfg();
+    const auto& w = m.layers[static_cast<std::size_t>(layer)];
+    const index_t R = x.rows(), nseq = R / T;
+    if (tape) a.x_in = x;
+    attn_norm(m, w, x, a);
+    if (stop == linear_group::attn_in) return;
+
+    ops::ensure(a.k, R, c.kv_dim());
+    ops::ensure(a.v, R, c.kv_dim());
+    qkv(m, w, a, T, 0, a.k, a.v);
+    ops::ensure(a.att, R, c.q_dim());
+    const index_t per_seq = c.n_heads * T * T;
+    if (tape && a.probs.size() != nseq * per_seq) a.probs.resize(nseq * per_seq);
+    for (index_t s = 0; s < nseq; ++s)
+        ops::attention(c, a.q.middleRows(s * T, T), a.k.middleRows(s * T, T), a.v.middleRows(s * T, T), 0,
+                       a.att.middleRows(s * T, T), tape ? a.probs.data() + s * per_seq : nullptr, a.scratch);
+    if (stop == linear_group::attn_out) return;
+    finish_block(m, w, x, a, tape, stop);
 }
 
 /// The final RMSNorm and classifier.
