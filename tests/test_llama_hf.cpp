@@ -283,6 +283,19 @@ TEST_CASE("the fixture through the new engine and its HF export matches the llam
     llama::save_hf(m, dir, {tcq::safetensors::dtype::F32, 1u << 30, {}});
     const auto hf = llama::load_hf(dir);
     CHECK(hf.cfg().rope == llama::rope_pairs::half);  // q/k rows permuted to rotate-half order
+    {
+        // The byte vocabulary's tokenizer.json: <0xNN> is 3 + N, BOS <s> = 1 prepended.
+        const auto files = llama::byte_tokenizer_files(256);
+        REQUIRE(files.size() == 2u);
+        const auto tok = nlohmann::json::parse(files[0].second);
+        CHECK(tok["model"]["vocab"].size() == 259u);
+        CHECK(tok["model"]["vocab"]["<0x41>"] == l2c::byte_token('A'));
+        CHECK(tok["model"]["vocab"]["<0x0A>"] == l2c::byte_token('\n'));
+        CHECK(tok["model"]["vocab"]["<s>"] == l2c::tok_bos);
+        CHECK(tok["model"]["byte_fallback"] == true);
+        CHECK(tok["post_processor"]["special_tokens"]["<s>"]["ids"][0] == l2c::tok_bos);
+        CHECK(nlohmann::json::parse(files[1].second)["add_bos_token"] == true);
+    }
 
     const index_t windows = sanitized_build ? 2 : 64;
     struct task {

@@ -5,6 +5,8 @@
 /// sampling, and `a+b=c` problem parsing.
 
 #include <cstdint>
+#include <cstdio>
+#include <utility>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -13,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tcq/core/error.hpp"
 #include "tcq/core/matrix_view.hpp"
@@ -204,6 +208,59 @@ struct arith_problem {
         match += arith_equals_pos(l) != std::string_view::npos;
     }
     return nonempty >= 4 && match * 10 >= nonempty * 9;
+}
+
+/// Size of the byte vocabulary: 3 specials + 256 bytes.
+inline constexpr index_t byte_vocab_size = 259;
+
+/// tokenizer.json and tokenizer_config.json of the byte vocabulary, as the
+/// Hugging Face tokenizers library reads them: a BPE model without merges
+/// whose vocabulary holds only `<unk>`, `<s>`, `</s>` and `<0x00>`..`<0xFF>`,
+/// so with byte_fallback every UTF-8 byte b becomes `<0xNN>` = id 3 + b; BOS
+/// `<s>` is prepended by the post-processor; decoding is ByteFallback + Fuse.
+[[nodiscard]] inline std::vector<std::pair<std::string, std::string>> byte_tokenizer_files(index_t max_length) {
+    using oj = nlohmann::ordered_json;
+    const char* specials[] = {"<unk>", "<s>", "</s>"};
+    oj added = oj::array(), vocab = oj::object();
+    for (int i = 0; i < 3; ++i) {
+        added.push_back({{"id", i}, {"content", specials[i]}, {"single_word", false}, {"lstrip", false},
+                         {"rstrip", false}, {"normalized", false}, {"special", true}});
+        vocab[specials[i]] = i;
+    }
+    for (int b = 0; b < 256; ++b) {
+        char name[8];
+        std::snprintf(name, sizeof name, "<0x%02X>", b);
+        vocab[name] = tok_byte0 + b;
+    }
+    auto special = [](const char* t) { return oj{{"SpecialToken", {{"id", t}, {"type_id", 0}}}}; };
+    auto seq = [](const char* t) { return oj{{"Sequence", {{"id", t}, {"type_id", 0}}}}; };
+    oj tok{{"version", "1.0"},
+           {"truncation", nullptr},
+           {"padding", nullptr},
+           {"added_tokens", added},
+           {"normalizer", nullptr},
+           {"pre_tokenizer", nullptr},
+           {"post_processor",
+            {{"type", "TemplateProcessing"},
+             {"single", {special("<s>"), seq("A")}},
+             {"pair", {special("<s>"), seq("A"), special("<s>"), seq("B")}},
+             {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {tok_bos}}, {"tokens", {"<s>"}}}}}}}},
+           {"decoder", {{"type", "Sequence"}, {"decoders", {{{"type", "ByteFallback"}}, {{"type", "Fuse"}}}}}},
+           {"model",
+            {{"type", "BPE"},
+             {"dropout", nullptr},
+             {"unk_token", "<unk>"},
+             {"continuing_subword_prefix", nullptr},
+             {"end_of_word_suffix", nullptr},
+             {"fuse_unk", false},
+             {"byte_fallback", true},
+             {"ignore_merges", false},
+             {"vocab", vocab},
+             {"merges", oj::array()}}}};
+    oj cfg{{"add_bos_token", true},     {"add_eos_token", false},   {"bos_token", "<s>"},
+           {"eos_token", "</s>"},       {"unk_token", "<unk>"},     {"model_max_length", max_length},
+           {"tokenizer_class", "PreTrainedTokenizerFast"}};
+    return {{"tokenizer.json", tok.dump(2) + "\n"}, {"tokenizer_config.json", cfg.dump(2) + "\n"}};
 }
 
 }  // namespace llama

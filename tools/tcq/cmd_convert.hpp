@@ -3,12 +3,14 @@
 /// @brief `tcq convert`: a llama2.c checkpoint, or a random-init model of a
 /// named shape, written as a Hugging Face checkpoint directory.
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
 #include "command.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/ladder.hpp"
+#include "llama/text.hpp"
 #include "options.hpp"
 #include "tensors.hpp"
 
@@ -23,7 +25,9 @@ inline std::string convert_usage() {
 Writes a Hugging Face checkpoint directory (config.json + model.safetensors,
 or shards model-XXXXX-of-YYYYY.safetensors + model.safetensors.index.json
 past --max-shard-mb). DIR must not exist or be empty; nothing is left there
-on failure. A llama2.c model's q/k rows are permuted to HF's rotate-half RoPE.
+on failure. A llama2.c model's q/k rows are permuted to HF's rotate-half RoPE;
+with the 259-token byte vocabulary (the fixture's) a tokenizer.json and
+tokenizer_config.json of that vocabulary are written too, unless --copy gives one.
 
 options:
   --from-llama2c FILE   llama2.c version-0 checkpoint
@@ -72,7 +76,13 @@ inline int run_convert(const arguments& a) {
         const auto path = a.required("from-llama2c");
         const auto m = llama::load_llama2c(path);
         say("read ", path, ": ", m.n_params(), " parameters");
-        if (files.empty()) say("note: no --copy tokenizer.json given; the export has no tokenizer");
+        const bool has_tok = std::any_of(files.begin(), files.end(), [](const auto& f) { return f.first == "tokenizer.json"; });
+        if (!has_tok && m.cfg().vocab_size == llama::byte_vocab_size) {
+            for (auto& f : llama::byte_tokenizer_files(m.cfg().max_seq)) files.push_back(std::move(f));
+            say("wrote the byte vocabulary's tokenizer.json (vocab ", llama::byte_vocab_size, ")");
+        } else if (!has_tok) {
+            say("note: no --copy tokenizer.json given; the export has no tokenizer");
+        }
         llama::save_hf(m, out, {type, shard, files});
     } else {
         if (!files.empty()) throw usage_error("--copy is for --from-llama2c");
