@@ -15,6 +15,7 @@
 #include "llama/adapter.hpp"
 #include "llama/decode.hpp"
 
+#include "llama_test_util.hpp"
 #include "sanitized_build.hpp"
 
 namespace {
@@ -23,22 +24,7 @@ using llama::index_t;
 using llama::linear_kind;
 using llama::RowMatrixXf;
 
-/// 2 layers, odd widths; head_dim 6 explicit so q_dim (18) differs from dim (23).
-llama::config tiny(const char* arch = "LlamaForCausalLM") {
-    llama::config c;
-    c.architecture = arch;
-    c.dim = 23;
-    c.hidden_dim = 37;
-    c.n_layers = 2;
-    c.n_heads = 3;
-    c.n_kv_heads = 1;
-    c.head_dim = 6;
-    c.vocab_size = 41;
-    c.max_seq = 96;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 500.0;
-    return c;
-}
+llama::config tiny(const char* arch = "LlamaForCausalLM") { return llama_tiny_config(arch); }
 
 struct feature {
     std::string name;

@@ -17,6 +17,7 @@
 #include "llama/forward.hpp"
 
 #include "l2c.hpp"
+#include "llama_test_util.hpp"
 #include "sanitized_build.hpp"
 
 namespace fs = std::filesystem;
@@ -81,18 +82,7 @@ std::string with(const char* base, const std::string& key, const std::string& va
 }
 
 llama::config tiny(const char* arch) {
-    llama::config c;
-    c.architecture = arch;
-    c.dim = 23;
-    c.hidden_dim = 37;
-    c.n_layers = 2;
-    c.n_heads = 3;
-    c.n_kv_heads = 1;
-    c.head_dim = 6;
-    c.vocab_size = 41;
-    c.max_seq = 64;
-    c.rope_theta = 500;
-    c.norm_eps = 1e-6f;
+    auto c = llama_tiny_config(arch);
     const std::string a = arch;
     if (a == "Qwen2ForCausalLM") c.qkv_bias = c.tied = true;
     if (a == "Qwen3ForCausalLM") c.qk_norm = true;
