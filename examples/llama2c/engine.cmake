@@ -3,7 +3,8 @@
 include_guard(GLOBAL)
 add_library(l2c_engine INTERFACE)
 target_include_directories(l2c_engine INTERFACE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(l2c_engine INTERFACE tcq_project_flags)
+# llama/text.hpp (the byte-text helpers, shared with the llama engine) needs nlohmann-json.
+target_link_libraries(l2c_engine INTERFACE tcq_project_flags tcq::io)
 # The engine parallelizes over sequences itself; Eigen's own OpenMP GEMM
 # threads would oversubscribe the cores (model.hpp checks this is set).
 target_compile_definitions(l2c_engine INTERFACE EIGEN_DONT_PARALLELIZE)

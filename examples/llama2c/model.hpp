@@ -14,6 +14,7 @@
 #include "tcq/core/eigen.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/core/matrix_view.hpp"
+#include "../llama/text.hpp"
 
 // The engine runs one GEMM per thread and parallelizes over sequences; Eigen's
 // own OpenMP threads would oversubscribe the cores and make results depend on
@@ -28,7 +29,7 @@ using tcq::index_t;
 using tcq::RowMatrixXf;
 
 /// Special token ids of the byte vocabulary; byte `b` is token `3 + b`.
-inline constexpr std::int32_t tok_unk = 0, tok_bos = 1, tok_eos = 2, tok_byte0 = 3;
+using llama::tok_unk, llama::tok_bos, llama::tok_eos, llama::tok_byte0;
 /// RMSNorm epsilon (llama2.c).
 inline constexpr float rms_eps = 1e-5f;
 

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "cmd_convert.hpp"
+#include "cmd_eval.hpp"
 #include "cmd_gptq.hpp"
 #include "cmd_pack.hpp"
 #include "cmd_score.hpp"
@@ -33,7 +35,8 @@ using tcq::cli::command;
 std::vector<command> commands() {
     return {tcq::cli::gptq_command(),  tcq::cli::score_command(),  tcq::cli::select_command(),
             tcq::cli::pack_command(),  tcq::cli::inspect_command(), tcq::cli::unpack_command(),
-            tcq::cli::tacq_command(),  tcq::cli::tokenize_command()};
+            tcq::cli::tacq_command(),  tcq::cli::tokenize_command(), tcq::cli::eval_command(),
+            tcq::cli::convert_command()};
 }
 
 /// The top-level usage text.

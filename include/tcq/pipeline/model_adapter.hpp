@@ -25,7 +25,10 @@ struct linear_layer {
 
 /// Receives the input X (tokens × cols) of layer `layer` for calibration sample `sample`.
 using capture_sink = std::function<void(index_t layer, index_t sample, matrix_view<const float> X)>;
-/// Receives ∂L_s/∂W of layer `layer` for sample `sample`; calls come in increasing sample order.
+/// Receives ∂L_s/∂W of layer `layer` for sample `sample`, on the calling thread.
+/// For each layer the calls come in increasing sample order; calls of
+/// different layers may interleave (an engine can then hand each block's
+/// gradient on as soon as it is computed instead of holding the whole model's).
 using gradient_sink = std::function<void(index_t sample, index_t layer, matrix_view<const float> dW)>;
 
 /// The engine side of the pipeline. Stages run in increasing order; the

@@ -1,0 +1,76 @@
+#pragma once
+/// @file adapter.hpp
+/// @brief The Llama-family engine as a tcq::model_adapter: the reference of
+/// how an engine plugs into tcq's model-agnostic pipeline.
+
+#include <string>
+#include <vector>
+
+#include "backward.hpp"
+#include "forward.hpp"
+#include "tcq/pipeline/model_adapter.hpp"
+
+namespace llama {
+
+/// A calibration batch run through a model for tcq's pipeline. Stages are
+/// blocks; with `true_sequential` each block splits into its four input
+/// groups ({q,k,v}, {o}, {gate,up}, {down}). Layers are named by their HF
+/// module path (linear_name), so a tcq file carries the checkpoint's names.
+class adapter final : public tcq::model_adapter {
+public:
+    /// `calib` is count × length tokens, row-major; kept by reference.
+    adapter(model& m, tcq::matrix_view<const std::int32_t> calib, const tcq::exec_policy& pol,
+            bool true_sequential = false)
+        : m_(m), calib_(calib), pol_(pol), true_seq_(true_sequential) {
+        tcq::require(calib.rows() > 0 && calib.cols() >= 2, "llama::adapter: calibration batch of ", calib.rows(),
+                     " sequences of ", calib.cols(), " tokens is too small");
+        check_tokens(m, calib, 2, "llama::adapter: calibration");
+    }
+
+    std::vector<tcq::linear_layer> linears() override {
+        std::vector<tcq::linear_layer> out;
+        for (index_t l = 0; l < m_.cfg().n_layers; ++l)
+            for (auto k : all_linear_kinds)
+                out.push_back({linear_name(l, k), stage_of(l, k), m_.linear(l, k),
+                               l * 4 + static_cast<index_t>(group_of(k))});
+        return out;
+    }
+    [[nodiscard]] index_t stages() const override { return m_.cfg().n_layers * (true_seq_ ? 4 : 1); }
+    [[nodiscard]] index_t samples() const override { return calib_.rows(); }
+
+    void reset() override { h_ = embed(m_, calib_); }
+
+    void capture(index_t stage, const tcq::capture_sink& sink) override {
+        const index_t layer = layer_of(stage);
+        auto hook = [&](linear_kind k, index_t seq, tcq::matrix_view<const float> X) { sink(index_of(layer, k), seq, X); };
+        capture_block(m_, layer, h_, true_seq_ ? std::optional(group_at(stage)) : std::nullopt, pol_, hook);
+    }
+
+    void advance(index_t stage) override {
+        if (!true_seq_ || group_at(stage) == linear_group::ffn_out) block_forward(m_, layer_of(stage), h_, pol_);
+    }
+
+    void gradients(const tcq::gradient_sink& sink) override {
+        per_sample_gradients(m_, calib_, pol_, [&](index_t s, index_t layer, linear_kind k, tcq::matrix_view<const float> dW) {
+            sink(s, index_of(layer, k), dW);
+        });
+    }
+
+private:
+    [[nodiscard]] index_t stage_of(index_t layer, linear_kind k) const {
+        return true_seq_ ? layer * 4 + static_cast<index_t>(group_of(k)) : layer;
+    }
+    [[nodiscard]] index_t layer_of(index_t stage) const { return true_seq_ ? stage / 4 : stage; }
+    [[nodiscard]] static linear_group group_at(index_t stage) { return static_cast<linear_group>(stage % 4); }
+    [[nodiscard]] static index_t index_of(index_t layer, linear_kind k) {
+        return layer * static_cast<index_t>(all_linear_kinds.size()) + static_cast<index_t>(k);
+    }
+
+    model& m_;
+    tcq::matrix_view<const std::int32_t> calib_;
+    tcq::exec_policy pol_;
+    bool true_seq_;
+    hidden_states h_;
+};
+
+}  // namespace llama
