@@ -253,7 +253,7 @@ inline void emit_report(const nlohmann::json& report, const std::optional<std::s
         std::cerr << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return;
     }
-    write_atomically(*path, "report '" + *path + "'", [&](std::ostream& out) {
+    write_atomically(*path, detail::cat("report '", *path, "'"), [&](std::ostream& out) {
         out << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     });
 }

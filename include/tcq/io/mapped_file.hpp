@@ -50,7 +50,7 @@ public:
     /// Only regular files are accepted (a FIFO or device is refused without
     /// blocking). Errors are tcq::error "<what>: ..." (default: the path).
     static mapped_file open(const std::filesystem::path& path, bool use_mmap = true, std::string what = {}) {
-        if (what.empty()) what = "'" + path.string() + "'";
+        if (what.empty()) what = detail::cat("'", path.string(), "'");
 #if TCQ_HAS_MMAP
         // O_NONBLOCK: opening a FIFO must not hang; it is rejected below as not a regular file.
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);

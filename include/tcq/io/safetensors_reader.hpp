@@ -105,7 +105,8 @@ class reader {
 public:
     /// Memory-maps `file` (POSIX; elsewhere reads it) and validates it.
     [[nodiscard]] static reader open(const std::filesystem::path& file) {
-        auto st = std::make_shared<const mapped_file>(mapped_file::open(file, true, "safetensors '" + file.string() + "'"));
+        auto st = std::make_shared<const mapped_file>(
+            mapped_file::open(file, true, tcq::detail::cat("safetensors '", file.string(), "'")));
         const std::span<const std::byte> bytes = st->bytes();
         return reader(std::move(st), bytes, file.string());
     }

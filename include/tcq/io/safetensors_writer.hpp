@@ -164,7 +164,7 @@ public:
     /// under the final name.
     void write(const std::filesystem::path& file) const {
         const std::string fname = file.string();
-        write_atomically(file, "safetensors '" + fname + "'", [&](std::ostream& os) { write(os, fname); });
+        write_atomically(file, tcq::detail::cat("safetensors '", fname, "'"), [&](std::ostream& os) { write(os, fname); });
     }
 
 private:

@@ -77,7 +77,7 @@ public:
     /// Writes the file to `path`, streamed and atomically (tcq/io/atomic_file.hpp):
     /// on any failure nothing appears under `path` and a tcq::error names it.
     void write(const std::filesystem::path& path) const {
-        write_atomically(path, "file_writer '" + path.string() + "'", [&](std::ostream& f) {
+        write_atomically(path, detail::cat("file_writer '", path.string(), "'"), [&](std::ostream& f) {
             emit([&](std::span<const std::byte> b) {
                 f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
             });
