@@ -4,6 +4,9 @@
 // peak measured in-process: `threads` threads each running Eigen's
 // single-threaded GEMM Y = X Wᵀ of the model's dominant shape (1024 × 576 ·
 // 576 × 1536). Arg = threads. Not for CI: one iteration takes seconds.
+// BM_Fixture_*: the same paths (plus staged capture and KV-cached decode) on
+// the fixture's llama2.c shape (dim 192, hidden 512, 6 layers, 6/3 heads,
+// vocab 259, 256-token windows), with raw Eigen GEMMs of its dominant shapes.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "llama/backward.hpp"
+#include "llama/decode.hpp"
 #include "llama/ladder.hpp"
 
 namespace {
@@ -115,5 +119,128 @@ void BM_PerSampleGradients(benchmark::State& st) {
     set_counters(st, 4, sequence_flops(m.cfg(), seq_len).gradient);
 }
 BENCHMARK(BM_PerSampleGradients)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+// ---- The fixture's shape -------------------------------------------------
+
+constexpr index_t fixture_len = 256;
+
+llama::config fixture_shape() {
+    llama::config c;
+    c.dim = 192;
+    c.hidden_dim = 512;
+    c.n_layers = 6;
+    c.n_heads = 6;
+    c.n_kv_heads = 3;
+    c.head_dim = 32;
+    c.vocab_size = 259;
+    c.max_seq = fixture_len;
+    c.tied = true;
+    c.rope = llama::rope_pairs::interleaved;
+    c.norm_eps = 1e-5f;
+    return c;
+}
+
+const llama::model& fixture_model() {
+    static const llama::model m = llama::random_model(fixture_shape(), 1, 0.05f);
+    return m;
+}
+
+/// `n` windows of byte tokens (ids 3..258), as the fixture's evaluation sees.
+std::vector<std::int32_t> fixture_tokens(index_t n) {
+    std::mt19937 g(3);
+    std::vector<std::int32_t> t(static_cast<std::size_t>(n * fixture_len));
+    for (auto& x : t) x = static_cast<std::int32_t>(3 + g() % 256);
+    return t;
+}
+
+/// Like set_counters, without the (SmolLM2-shaped) peak: the Raw_ GEMMs below are the baseline.
+void set_fixture_counters(benchmark::State& st, index_t seqs, double flop_per_seq) {
+    const double it = static_cast<double>(st.iterations());
+    st.counters["tokens/s"] = benchmark::Counter(it * seqs * fixture_len, benchmark::Counter::kIsRate);
+    st.counters["GFLOP/s"] = benchmark::Counter(it * seqs * flop_per_seq / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_Fixture_Forward(benchmark::State& st) {
+    const auto& m = fixture_model();
+    const auto toks = fixture_tokens(8);
+    const auto view = tcq::make_view(toks.data(), 8, fixture_len);
+    for (auto _ : st) benchmark::DoNotOptimize(llama::sequence_losses(m, view, tcq::par(static_cast<int>(st.range(0)))));
+    set_fixture_counters(st, 8, sequence_flops(m.cfg(), fixture_len).forward);
+}
+BENCHMARK(BM_Fixture_Forward)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Fixture_StagedForwardCapture(benchmark::State& st) {
+    const auto& m = fixture_model();
+    const auto toks = fixture_tokens(8);
+    const auto view = tcq::make_view(toks.data(), 8, fixture_len);
+    for (auto _ : st) {
+        auto h = llama::embed(m, view);
+        float sink = 0;
+        for (index_t l = 0; l < m.cfg().n_layers; ++l)
+            llama::block_forward(m, l, h, tcq::par(static_cast<int>(st.range(0))),
+                                 [&](llama::linear_kind, index_t, tcq::matrix_view<const float> X) { sink += X(0, 0); });
+        benchmark::DoNotOptimize(sink);
+    }
+    // No classifier: the blocks only.
+    const auto& c = m.cfg();
+    set_fixture_counters(st, 8, sequence_flops(c, fixture_len).forward - 2.0 * fixture_len * c.vocab_size * c.dim);
+}
+BENCHMARK(BM_Fixture_StagedForwardCapture)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Fixture_PerSampleGradients(benchmark::State& st) {
+    const auto& m = fixture_model();
+    const auto toks = fixture_tokens(4);
+    const auto view = tcq::make_view(toks.data(), 4, fixture_len);
+    for (auto _ : st) {
+        float sink = 0;
+        (void)llama::per_sample_gradients(m, view, tcq::par(static_cast<int>(st.range(0))),
+                                          [&](index_t, index_t, llama::linear_kind, tcq::matrix_view<const float> g) {
+                                              sink += g(0, 0);
+                                          });
+        benchmark::DoNotOptimize(sink);
+    }
+    set_fixture_counters(st, 4, sequence_flops(m.cfg(), fixture_len).gradient);
+}
+BENCHMARK(BM_Fixture_PerSampleGradients)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Fixture_DecodeStep(benchmark::State& st) {
+    const auto& m = fixture_model();
+    llama::decoder dec(m);
+    std::int32_t t = 40;
+    for (auto _ : st) {
+        if (dec.position() == dec.capacity()) dec.reset();
+        t = llama::argmax(dec.step(t));
+    }
+    st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Fixture_DecodeStep)->Unit(benchmark::kMicrosecond);
+
+// Baselines: the fixture's dominant GEMMs, one thread, 512 rows (a chunk of
+// two sequences): Y = X Wᵀ (forward) and dW = dYᵀ X (backward, one sequence).
+void BM_Raw_EigenGemmForward(benchmark::State& st) {
+    const index_t out = st.range(0), in = st.range(1);
+    const RowMatrixXf X = RowMatrixXf::Random(512, in), W = RowMatrixXf::Random(out, in);
+    RowMatrixXf Y(512, out);
+    for (auto _ : st) {
+        Y.noalias() = X * W.transpose();
+        benchmark::DoNotOptimize(Y.data());
+    }
+    st.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(st.iterations()) * 2.0 * 512 * out * in / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Raw_EigenGemmForward)->Args({512, 192})->Args({192, 512})->Args({192, 192});
+
+void BM_Raw_EigenGemmWeightGrad(benchmark::State& st) {
+    const index_t out = st.range(0), in = st.range(1);
+    const RowMatrixXf X = RowMatrixXf::Random(fixture_len, in), dY = RowMatrixXf::Random(fixture_len, out);
+    RowMatrixXf dW(out, in);
+    for (auto _ : st) {
+        dW.noalias() = dY.transpose() * X;
+        benchmark::DoNotOptimize(dW.data());
+    }
+    st.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(st.iterations()) * 2.0 * fixture_len * out * in / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Raw_EigenGemmWeightGrad)->Args({512, 192})->Args({192, 512})->Args({192, 192});
 
 }  // namespace

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 B=${BUILD_DIR:-build}
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTCQ_BUILD_TESTS=OFF -DTCQ_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$B" -j2 --target tcq-llama2c >/dev/null
+cmake --build "$B" -j2 --target tcq_cli >/dev/null
 F=examples/fixture
-exec "$B"/examples/llama2c/tcq-llama2c compare --model $F/model/model.bin \
+exec "$B"/tools/tcq compare --model $F/model/model.bin \
   --calib $F/data/arith.calib.txt --samples 128 --seeds 0-2 \
   --methods rtn,gptq,spqr,tacq --bits 2,3 --ratio 0.0035 --baseline gptq \
   --task arith=$F/data/arith.valid.txt --task gsm8k=$F/data/gsm8k.valid.txt \

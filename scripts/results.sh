@@ -5,13 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
-CLI="$B/examples/llama2c/tcq-llama2c"
+CLI="$B/tools/tcq"
 F=examples/fixture
 for task in arith gsm8k shakespeare; do
   echo "### Calibrated on \`$task\`"
   echo
   echo '```'
-  echo "tcq-llama2c compare --model $F/model/model.bin --calib $F/data/$task.calib.txt --samples 128 --seed 0 \\"
+  echo "tcq compare --model $F/model/model.bin --calib $F/data/$task.calib.txt --samples 128 --seed 0 \\"
   echo "  --methods rtn,gptq,spqr,tacq --bits 2,3,4 --ratio 0.0035 --task arith=... --task gsm8k=... --task shakespeare=..."
   echo '```'
   echo

@@ -37,14 +37,14 @@ foreach(case "throw;rank 1 failed: phase 'gradients': injected failure"
 endforeach()
 # The data-parallel CLI, once examples/ has defined it.
 function(_tcq_mpi_cli_tests)
-  if(NOT TARGET tcq-llama2c-mpi)
+  if(NOT TARGET tcq_cli)
     return()
   endif()
-  add_test(NAME mpi_llama2c_payload
+  add_test(NAME mpi_quantize_payload
     COMMAND ${CMAKE_COMMAND} "-DMPIEXEC=${TCQ_MPIEXEC}" -DNPFLAG=${MPIEXEC_NUMPROC_FLAG}
-            -DCLI=$<TARGET_FILE:tcq-llama2c-mpi> -DFX=${PROJECT_SOURCE_DIR}/examples/fixture
-            -DWORK=${PROJECT_BINARY_DIR}/tests/mpi_l2c -P ${PROJECT_SOURCE_DIR}/tests/mpi/llama2c_payload.cmake)
-  set_tests_properties(mpi_llama2c_payload PROPERTIES LABELS "mpi;integration" TIMEOUT 300
+            -DCLI=$<TARGET_FILE:tcq_cli> -DFX=${PROJECT_SOURCE_DIR}/examples/fixture
+            -DWORK=${PROJECT_BINARY_DIR}/tests/mpi_quantize -P ${PROJECT_SOURCE_DIR}/tests/mpi/quantize_payload.cmake)
+  set_tests_properties(mpi_quantize_payload PROPERTIES LABELS "mpi;integration" TIMEOUT 300
                        ENVIRONMENT "${_tcq_mpi_env}")
 endfunction()
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL _tcq_mpi_cli_tests)

@@ -58,6 +58,17 @@ struct chain_model final : tcq::model_adapter {
     void advance(index_t stage) override {
         for (auto& hs : h) hs = stage == 0 ? matmul_t(hs, w1, T, d0, d1) : matmul_t(hs, w2, T, d1, d2);
     }
+    // With `reload`, originals come back from o1/o2 (as an engine re-reading its checkpoint).
+    bool reload = false;
+    std::vector<float> o1, o2;
+    index_t reloads = 0;
+    bool reloads_originals() const override { return reload; }
+    void reload_original(index_t layer, tcq::matrix_view<float> dst) override {
+        ++reloads;
+        const auto& o = layer == 0 ? o1 : o2;
+        REQUIRE(static_cast<std::size_t>(dst.size()) == o.size());
+        std::copy(o.begin(), o.end(), dst.data());
+    }
     void gradients(const tcq::gradient_sink& sink) override {
         ++grad_calls;
         for (index_t s = 0; s < S; ++s) {
@@ -155,6 +166,35 @@ TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches a
     // restore puts the fp32 weights back
     p.restore();
     CHECK(m.w1 == w1);
+}
+
+TEST_CASE("pipeline: an adapter that reloads originals gives the snapshot's results bit for bit") {
+    chain_model a, b;
+    b.reload = true;
+    b.o1 = b.w1;
+    b.o2 = b.w2;
+    tcq::pipeline pa(a), pb(b);
+    for (auto method : {tcq::quant_method::tacq, tcq::quant_method::fisher, tcq::quant_method::spqr,
+                        tcq::quant_method::gptq, tcq::quant_method::rtn, tcq::quant_method::tacq}) {
+        CAPTURE(tcq::to_string(method));
+        for (bool rtn_contrast : {false, true}) {
+            if (rtn_contrast && method == tcq::quant_method::spqr) continue;  // needs U_jj of a GPTQ contrast
+            auto o = opts(method, 3);
+            o.rtn_contrast = rtn_contrast;
+            const auto ra = pa.run(o), rb = pb.run(o);
+            REQUIRE(ra.layers.size() == rb.layers.size());
+            for (std::size_t i = 0; i < ra.layers.size(); ++i) {
+                CHECK(ra.layers[i].values == rb.layers[i].values);
+                CHECK(ra.layers[i].kept == rb.layers[i].kept);
+            }
+            CHECK(a.w1 == b.w1);
+            CHECK(a.w2 == b.w2);
+        }
+    }
+    CHECK(b.reloads > 0);
+    CHECK(a.reloads == 0);
+    // TaCQ, then Fisher (needs Σg² too), then TaCQ again: the sums are computed twice, not three times
+    CHECK(b.grad_calls == 2);
 }
 
 TEST_CASE("pipeline: RTN baseline and bad options") {

@@ -8,6 +8,7 @@
 
 #include "backward.hpp"
 #include "forward.hpp"
+#include "tcq/io/safetensors_dir.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 
 namespace llama {
@@ -18,10 +19,12 @@ namespace llama {
 /// module path (linear_name), so a tcq file carries the checkpoint's names.
 class adapter final : public tcq::model_adapter {
 public:
-    /// `calib` is count × length tokens, row-major; kept by reference.
+    /// `calib` is count × length tokens, row-major; kept by reference. With
+    /// `originals`, the checkpoint `m` was loaded from (kept open, mapped),
+    /// the pipeline re-reads original weights from it instead of copying them.
     adapter(model& m, tcq::matrix_view<const std::int32_t> calib, const tcq::exec_policy& pol,
-            bool true_sequential = false)
-        : m_(m), calib_(calib), pol_(pol), true_seq_(true_sequential) {
+            bool true_sequential = false, const tcq::safetensors::directory* originals = nullptr)
+        : m_(m), calib_(calib), pol_(pol), true_seq_(true_sequential), originals_(originals) {
         tcq::require(calib.rows() > 0 && calib.cols() >= 2, "llama::adapter: calibration batch of ", calib.rows(),
                      " sequences of ", calib.cols(), " tokens is too small");
         check_tokens(m, calib, 2, "llama::adapter: calibration");
@@ -56,6 +59,15 @@ public:
         });
     }
 
+    [[nodiscard]] bool reloads_originals() const override { return originals_ != nullptr; }
+
+    void reload_original(index_t layer, tcq::matrix_view<float> dst) override {
+        tcq::require(originals_ && dst.contiguous(), "llama::adapter: cannot reload layer ", layer);
+        const auto nk = static_cast<index_t>(all_linear_kinds.size());
+        const auto name = linear_name(layer / nk, all_linear_kinds[static_cast<std::size_t>(layer % nk)]) + ".weight";
+        originals_->to_float(name, {dst.data(), static_cast<std::size_t>(dst.size())});
+    }
+
 private:
     [[nodiscard]] index_t stage_of(index_t layer, linear_kind k) const {
         return true_seq_ ? layer * 4 + static_cast<index_t>(group_of(k)) : layer;
@@ -70,6 +82,7 @@ private:
     tcq::matrix_view<const std::int32_t> calib_;
     tcq::exec_policy pol_;
     bool true_seq_;
+    const tcq::safetensors::directory* originals_;
     hidden_states h_;
 };
 

@@ -16,3 +16,7 @@ function(_llama_link_late)
   endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL _llama_link_late)
+# codec.hpp reads tokenizer.json through tcq::tokenizer.
+if(TARGET tcq_tokenizer)
+  target_link_libraries(tcq_llama_engine INTERFACE tcq_tokenizer)
+endif()

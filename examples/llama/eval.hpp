@@ -71,27 +71,4 @@ struct accuracy_report {
     return r;
 }
 
-/// Bytes decoded per `a+b=c` answer, at most.
-inline constexpr index_t arith_answer_bytes = 6;
-
-/// The `a+b=c` protocol on byte tokens (docs/algorithms.md, evaluation): the
-/// first `max_problems` problems of `text`, greedy until a newline or a
-/// non-byte token. Throws naming `what` if there is none or a prompt does not fit.
-[[nodiscard]] inline accuracy_report byte_arith_accuracy(const model& m, std::string_view text,
-                                                         const tcq::exec_policy& pol, std::string_view what,
-                                                         index_t max_problems) {
-    const auto probs = arith_problems(text, max_problems);
-    tcq::require(!probs.empty(), what, ": no line of the form a+b=c with three lines before it");
-    std::vector<completion_problem> ps;
-    for (const auto& p : probs) {
-        ps.push_back({encode(p.prompt), p.answer});
-        tcq::require(static_cast<index_t>(ps.back().prompt.size()) + arith_answer_bytes <= max_length(m), what,
-                     ": the prompt of line ", p.line + 1, " leaves no room for the answer");
-    }
-    constexpr std::int32_t nl = byte_token('\n');
-    return greedy_accuracy(
-        m, ps, arith_answer_bytes, [](std::int32_t t) { return t == nl || t < tok_byte0; },
-        [](std::span<const std::int32_t> t) { return decode_bytes(t); }, pol);
-}
-
 }  // namespace llama

@@ -1,15 +1,13 @@
 #pragma once
 /// @file text.hpp
-/// @brief Text → byte tokens of the fixture vocabulary (the tokenizer seam:
-/// tokenizer.json support plugs in beside it), token batches, evaluation windows, calibration
-/// sampling, and `a+b=c` problem parsing.
+/// @brief Text → byte tokens of the fixture vocabulary, token batches, and
+/// `a+b=c` problem parsing. Windows and tokenizer.json live in codec.hpp.
 
 #include <cstdint>
 #include <cstdio>
 #include <utility>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <span>
 #include <sstream>
 #include <string>
@@ -81,64 +79,6 @@ struct token_batch {
     for (auto t : tokens)
         if (t >= tok_byte0 && t < tok_byte0 + 256) s.push_back(static_cast<char>(t - tok_byte0));
     return s;
-}
-
-/// Writes BOS + bytes [offset, offset + length − 1) of `text` into `dst`.
-inline void fill_window(std::string_view text, std::size_t offset, std::span<std::int32_t> dst) {
-    dst[0] = tok_bos;
-    for (std::size_t i = 1; i < dst.size(); ++i) dst[i] = byte_token(static_cast<unsigned char>(text[offset + i - 1]));
-}
-
-/// The evaluation windows of docs/algorithms.md §6: window w is BOS + bytes
-/// [w·(length−1), (w+1)·(length−1)). Returns the first min(max_windows,
-/// size/(length−1)) of them; throws tcq::error naming `what` if there is none.
-[[nodiscard]] inline token_batch eval_windows(std::string_view text, index_t max_windows, std::string_view what,
-                                              index_t length = window_tokens) {
-    tcq::require(length >= 2, what, ": window length ", length, " < 2");
-    const index_t step = length - 1;
-    const index_t avail = static_cast<index_t>(text.size()) / step;
-    tcq::require(avail > 0, what, ": ", text.size(), " bytes is shorter than one window of ", step, " bytes");
-    const index_t n = std::min(avail, max_windows);
-    token_batch b(n, length);
-    for (index_t w = 0; w < n; ++w) fill_window(text, static_cast<std::size_t>(w * step), b.row(w));
-    return b;
-}
-
-/// `n` calibration windows (BOS + length−1 bytes) at random offsets of
-/// `text`. Offsets are `std::mt19937_64(seed)() % (size − (length−1) + 1)`,
-/// drawn in order (portable: no std distribution is involved). Throws if the
-/// text is shorter than one window.
-[[nodiscard]] inline token_batch sample_windows(std::string_view text, index_t n, std::uint64_t seed,
-                                                std::string_view what = "calibration text",
-                                                index_t length = window_tokens) {
-    tcq::require(n >= 0 && length >= 2, what, ": bad sample request (", n, " windows of ", length, ")");
-    const std::size_t span = static_cast<std::size_t>(length - 1);
-    tcq::require(text.size() >= span, what, ": ", text.size(), " bytes is shorter than one window of ", span,
-                 " bytes");
-    std::mt19937_64 rng(seed);
-    const std::uint64_t positions = text.size() - span + 1;
-    token_batch b(n, length);
-    for (index_t i = 0; i < n; ++i) fill_window(text, static_cast<std::size_t>(rng() % positions), b.row(i));
-    return b;
-}
-
-/// A mix over several texts with an equal share per text: text f gets
-/// n/F windows, the first n mod F texts one more. Windows are grouped by text,
-/// in text order; text f uses `sample_windows(text_f, n_f, seed + f)`.
-[[nodiscard]] inline token_batch sample_mix(std::span<const std::string_view> texts, index_t n,
-                                            std::uint64_t seed, index_t length = window_tokens) {
-    tcq::require(!texts.empty(), "sample_mix: no texts");
-    const auto nf = static_cast<index_t>(texts.size());
-    token_batch out(n, length);
-    index_t row = 0;
-    for (index_t f = 0; f < nf; ++f) {
-        const index_t share = n / nf + (f < n % nf ? 1 : 0);
-        const auto part = sample_windows(texts[static_cast<std::size_t>(f)], share, seed + static_cast<std::uint64_t>(f),
-                                         "calibration text " + std::to_string(f), length);
-        std::copy(part.tokens.begin(), part.tokens.end(), out.tokens.begin() + row * length);
-        row += share;
-    }
-    return out;
 }
 
 /// Splits on '\n'. A final line without a newline counts; a trailing newline

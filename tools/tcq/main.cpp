@@ -1,6 +1,8 @@
 /// @file main.cpp
-/// @brief The `tcq` command-line tool: GPTQ, scores, selection, packing and
-/// the whole TaCQ method on per-layer safetensors files; tokenization.
+/// @brief The `tcq` command-line tool: whole models (quantize, compare, eval,
+/// generate, convert), the tensor-level steps on per-layer safetensors files
+/// (GPTQ, scores, selection, packing, TaCQ), and tokenization. Built with
+/// tcq::mpi, a run under mpirun is one MPI job (`tcq quantize` data-parallel).
 ///
 /// Exit status: 0 success; 1 runtime error (bad or inconsistent input data,
 /// I/O failure; "tcq: error: …" on stderr); 2 usage error (the message and
@@ -15,10 +17,13 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "cmd_compare.hpp"
 #include "cmd_convert.hpp"
 #include "cmd_eval.hpp"
+#include "cmd_generate.hpp"
 #include "cmd_gptq.hpp"
 #include "cmd_pack.hpp"
+#include "cmd_quantize.hpp"
 #include "cmd_score.hpp"
 #include "cmd_select.hpp"
 #include "cmd_tacq.hpp"
@@ -26,6 +31,11 @@
 #include "command.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/version.hpp"
+#include "world.hpp"
+
+#ifdef TCQ_CLI_MPI
+#include "tcq/mpi/guard.hpp"
+#endif
 
 namespace {
 
@@ -33,10 +43,11 @@ using tcq::cli::command;
 
 /// All subcommands, in the order `tcq --help` lists them.
 std::vector<command> commands() {
-    return {tcq::cli::gptq_command(),  tcq::cli::score_command(),  tcq::cli::select_command(),
-            tcq::cli::pack_command(),  tcq::cli::inspect_command(), tcq::cli::unpack_command(),
-            tcq::cli::tacq_command(),  tcq::cli::tokenize_command(), tcq::cli::eval_command(),
-            tcq::cli::convert_command()};
+    return {tcq::cli::quantize_command(), tcq::cli::compare_command(),  tcq::cli::eval_command(),
+            tcq::cli::generate_command(), tcq::cli::convert_command(),  tcq::cli::tokenize_command(),
+            tcq::cli::gptq_command(),     tcq::cli::score_command(),    tcq::cli::select_command(),
+            tcq::cli::pack_command(),     tcq::cli::inspect_command(),  tcq::cli::unpack_command(),
+            tcq::cli::tacq_command()};
 }
 
 /// The top-level usage text.
@@ -52,9 +63,10 @@ std::string main_usage(const std::vector<command>& cmds) {
     return s;
 }
 
-/// Prints a usage error and the relevant usage text; returns exit status 2.
+/// Prints a usage error and the relevant usage text (rank 0 only: every
+/// rank parses the same argv); returns exit status 2.
 int usage_failure(const std::string& message, const std::string& usage) {
-    std::cerr << "tcq: usage error: " << message << "\n\n" << usage;
+    if (tcq::cli::world_rank() == 0) std::cerr << "tcq: usage error: " << message << "\n\n" << usage;
     return 2;
 }
 
@@ -89,6 +101,10 @@ int run_command(const command& c, const std::vector<std::string>& args) {
         return c.run(parsed);
     } catch (const tcq::cli::usage_error& e) {
         return usage_failure(e.what(), c.usage);
+#ifdef TCQ_CLI_MPI
+    } catch (const tcq::mpi::collective_error&) {
+        throw;  // run_main names the failing rank, once per rank
+#endif
     } catch (const tcq::error& e) {
         return runtime_failure(e.what());
     } catch (const nlohmann::json::exception& e) {
@@ -100,9 +116,8 @@ int run_command(const command& c, const std::vector<std::string>& args) {
     }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+/// The whole tool, once the process knows whether it is an MPI job.
+int tool_main(int argc, char** argv) {
     const std::vector<command> cmds = commands();
     const std::string usage = main_usage(cmds);
     if (argc < 2) return usage_failure("missing command", usage);
@@ -115,8 +130,25 @@ int main(int argc, char** argv) {
         std::cout << "tcq " << tcq::version_string << '\n';
         return 0;
     }
+    if (tcq::cli::world_size() > 1 && name != "quantize")
+        return usage_failure("only 'quantize' runs on several MPI ranks, not '" + name + "'", usage);
     const std::vector<std::string> args(argv + 2, argv + argc);
     for (const auto& c : cmds)
         if (c.name == name) return run_command(c, args);
     return usage_failure("unknown command '" + name + "'", usage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#ifdef TCQ_CLI_MPI
+    if (tcq::cli::launched_by_mpi())
+        return tcq::mpi::run_main(argc, argv, [&](tcq::mpi::communicator& comm) {
+            tcq::cli::world() = &comm;
+            const int rc = tool_main(argc, argv);
+            tcq::cli::world() = nullptr;
+            return rc;
+        });
+#endif
+    return tool_main(argc, argv);
 }

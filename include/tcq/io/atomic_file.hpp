@@ -5,6 +5,8 @@
 /// stream was flushed and closed without error. Every writer of the library
 /// and its tools (safetensors, the tcq file, reports, checkpoints) uses it.
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -19,6 +21,20 @@ inline std::filesystem::path atomic_temp_path(const std::filesystem::path& path)
     std::filesystem::path tmp = path;
     tmp += ".tmp";
     return tmp;
+}
+
+/// Fails now, before any long work, if write_atomically(path) could not
+/// create its temporary: creates `<path>.tmp` and removes it again. A
+/// directory at `path` is refused too.
+inline void check_writable(const std::filesystem::path& path, std::string_view what) {
+    std::error_code ec;
+    require(!std::filesystem::is_directory(path, ec), what, ": '", path.string(), "' is a directory");
+    const std::filesystem::path tmp = atomic_temp_path(path);
+    {
+        std::ofstream os(tmp, std::ios::binary | std::ios::out | std::ios::trunc);
+        require(static_cast<bool>(os), what, ": cannot write '", tmp.string(), "' (", std::strerror(errno), ")");
+    }
+    std::filesystem::remove(tmp, ec);
 }
 
 /// Calls `emit(std::ostream&)` on `<path>.tmp`, then renames it to `path`.

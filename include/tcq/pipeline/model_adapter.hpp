@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tcq/core/error.hpp"
 #include "tcq/core/matrix_view.hpp"
 
 namespace tcq {
@@ -55,6 +56,17 @@ public:
     virtual void advance(index_t stage) = 0;
     /// Per-sample gradients of every linear weight at the current weights.
     virtual void gradients(const gradient_sink& sink) = 0;
+    /// True if reload_original() works. The pipeline then keeps no fp32
+    /// snapshot of the linear weights (one model-sized copy less,
+    /// docs/models.md "Memory"); otherwise it copies them once.
+    [[nodiscard]] virtual bool reloads_originals() const { return false; }
+    /// Writes the original weights of layer `layer` (linears() order) into
+    /// `dst`, bit-identical to what linears() exposed at the start, e.g.
+    /// converted again from the memory-mapped checkpoint.
+    virtual void reload_original(index_t layer, matrix_view<float> dst) {
+        (void)dst;
+        fail("model_adapter: layer ", layer, ": this adapter cannot reload original weights");
+    }
 };
 
 }  // namespace tcq

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tcq/core/chunk_tree.hpp"
+#include "tcq/core/progress.hpp"
 #include "tcq/gptq/hessian.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
@@ -117,14 +118,17 @@ struct pipeline_result {
 /// Runs methods on one model; caches gradients and contrasts between runs.
 class pipeline {
 public:
-    /// Snapshots the model's fp32 linear weights (restored before each pass).
+    /// Snapshots the model's fp32 linear weights (restored before each pass),
+    /// unless the adapter reloads them itself (model_adapter::reloads_originals).
     explicit pipeline(model_adapter& model) : model_(model), layers_(model.linears()) {
         require(!layers_.empty(), "pipeline: the model has no linear layers");
-        original_.reserve(layers_.size());
+        const bool snapshot = !model.reloads_originals();
+        if (snapshot) original_.reserve(layers_.size());
         for (const auto& l : layers_) {
             require_finite(l.weight, l.name);
             require(l.stage >= 0 && l.stage < model.stages(), "pipeline: layer '", l.name, "' has stage ", l.stage,
                     " outside [0, ", model.stages(), ")");
+            if (!snapshot) continue;
             std::vector<float> w(static_cast<std::size_t>(l.weight.size()));
             for (index_t r = 0; r < l.weight.rows(); ++r)
                 std::copy(l.weight.row(r), l.weight.row(r) + l.weight.cols(), w.begin() + r * l.weight.cols());
@@ -154,7 +158,7 @@ public:
         std::vector<mask> masks;
         if (const auto sm = score_of(opt.method)) {
             const score_needs nd = needs(*sm);
-            if (nd.grad_abs || nd.grad_sq) res.seconds_gradients = gradients(opt).seconds;
+            if (nd.grad_abs || nd.grad_sq) res.seconds_gradients = gradients(opt, stats_for(nd)).seconds;
             const contrast* c = nullptr;
             if (nd.Q || nd.u_diag || nd.h_diag) {
                 c = &contrast_for(opt);
@@ -166,7 +170,8 @@ public:
         if (opt.method == quant_method::rtn) {
             restore();
             for (std::size_t i = 0; i < layers_.size(); ++i) {
-                res.layers.push_back(rtn_quantize(original_view(i), opt.gptq.grid, {}, opt.pol));
+                // Layer i still holds its original: only layers before it were written back.
+                res.layers.push_back(rtn_quantize(layers_[i].weight, opt.gptq.grid, {}, opt.pol));
                 write_back(i, res.layers.back());
             }
         } else if (opt.method == quant_method::gptq) {
@@ -206,6 +211,10 @@ public:
     void restore() {
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             const auto& w = layers_[i].weight;
+            if (original_.empty()) {
+                model_.reload_original(static_cast<index_t>(i), w);
+                continue;
+            }
             for (index_t r = 0; r < w.rows(); ++r)
                 std::copy(original_[i].begin() + r * w.cols(), original_[i].begin() + (r + 1) * w.cols(), w.row(r));
         }
@@ -218,6 +227,7 @@ private:
     struct grads {
         std::vector<grad_accumulator> acc;
         index_t chunk = 0;  ///< sample_chunk they were accumulated with
+        grad_stats stats = grad_stats::abs_sum;  ///< what acc holds
         double seconds = 0;
     };
     struct contrast {
@@ -228,9 +238,6 @@ private:
         [[nodiscard]] const std::vector<float>& values(std::size_t i) const { return pass.empty() ? q[i] : pass[i].q.values; }
     };
 
-    matrix_view<const float> original_view(std::size_t i) const {
-        return {original_[i].data(), layers_[i].weight.rows(), layers_[i].weight.cols()};
-    }
     void say(const pipeline_options& o, const std::string& s) const {
         if (o.progress) o.progress(s);
     }
@@ -240,14 +247,29 @@ private:
             std::copy(q.values.begin() + r * w.cols(), q.values.begin() + (r + 1) * w.cols(), w.row(r));
     }
 
-    /// Σ|g| and Σg² of every layer at the original weights (cached).
-    const grads& gradients(const pipeline_options& opt) {
-        if (grads_ && grads_->chunk == opt.sample_chunk) return *grads_;
+    /// The gradient statistics a score reads: Σg² is held only for the
+    /// methods that need it (one fp32 copy of the linear weights less).
+    static grad_stats stats_for(const score_needs& nd) {
+        unsigned s = 0;
+        if (nd.grad_abs) s |= static_cast<unsigned>(grad_stats::abs_sum);
+        if (nd.grad_sq) s |= static_cast<unsigned>(grad_stats::sq_sum);
+        return static_cast<grad_stats>(s);
+    }
+
+    /// `want` (Σ|g| and/or Σg²) of every layer at the original weights,
+    /// cached; a later method needing more recomputes the union.
+    const grads& gradients(const pipeline_options& opt, grad_stats want) {
+        if (grads_ && grads_->chunk == opt.sample_chunk) {
+            if (contains(grads_->stats, want)) return *grads_;
+            want = want | grads_->stats;
+        }
+        grads_.reset();  // free the old sums before accumulating new ones
         const auto t = clock::now();
         restore();
         say(opt, "gradients: " + std::to_string(model_.samples()) + " samples");
         grads g;
         g.chunk = opt.sample_chunk;
+        g.stats = want;
         if (opt.sample_chunk > 0) {
             chunked_gradients(opt, g);
             g.seconds = seconds(t);
@@ -255,7 +277,7 @@ private:
             return *grads_;
         }
         for (const auto& l : layers_)
-            g.acc.emplace_back(l.weight.rows(), l.weight.cols(), grad_stats::abs_sum | grad_stats::sq_sum, l.name);
+            g.acc.emplace_back(l.weight.rows(), l.weight.cols(), want, l.name);
         model_.gradients([&](index_t, index_t layer, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
@@ -294,13 +316,12 @@ private:
         const local_chunks lc = chunks_of(opt);
         struct maker {
             const linear_layer* l;
-            grad_accumulator operator()() const {
-                return {l->weight.rows(), l->weight.cols(), grad_stats::abs_sum | grad_stats::sq_sum, l->name};
-            }
+            grad_stats stats;
+            grad_accumulator operator()() const { return {l->weight.rows(), l->weight.cols(), stats, l->name}; }
         };
         std::vector<chunked_sum<grad_accumulator, maker, merge_combine>> cs;
         cs.reserve(layers_.size());
-        for (const auto& l : layers_) cs.emplace_back(lc.plan, lc.range, maker{&l}, merge_combine{});
+        for (const auto& l : layers_) cs.emplace_back(lc.plan, lc.range, maker{&l, g.stats}, merge_combine{});
         model_.gradients([&](index_t sample, index_t layer, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
@@ -348,8 +369,9 @@ private:
         const auto t = clock::now();
         contrast c;
         if (opt.rtn_contrast) {
+            restore();
             for (std::size_t i = 0; i < layers_.size(); ++i)
-                c.q.push_back(rtn_quantize(original_view(i), gs, {}, opt.pol).values);
+                c.q.push_back(rtn_quantize(layers_[i].weight, gs, {}, opt.pol).values);
         } else {
             c.pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
         }
@@ -361,12 +383,13 @@ private:
     /// Scores every layer and selects the 16-bit weights under the budget.
     std::vector<mask> select(score_method sm, const contrast* c, const pipeline_options& opt, pipeline_result& res) {
         auto t = clock::now();
+        restore();  // W of the scores is the original
         std::vector<std::vector<float>> scores(layers_.size());
         std::vector<scored_matrix> mats;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             const index_t R = layers_[i].weight.rows(), C = layers_[i].weight.cols();
             score_inputs in;
-            in.W = original_view(i);
+            in.W = layers_[i].weight;
             if (c) {
                 in.Q = {c->values(i).data(), R, C};
                 if (!c->pass.empty()) in.u_diag = c->pass[i].report.u_diag;
@@ -403,8 +426,9 @@ private:
         std::vector<gptq_result> out(layers_.size());
         if (h_diag) h_diag->assign(layers_.size(), {});
         const index_t S = model_.stages();
+        const auto t0 = clock::now();
         for (index_t s = 0; s < S; ++s) {
-            say(opt, phase + ": stage " + std::to_string(s + 1) + "/" + std::to_string(S));
+            say(opt, progress_line(phase, s, S, seconds(t0)));
             std::vector<std::size_t> idx;
             for (std::size_t i = 0; i < layers_.size(); ++i)
                 if (layers_[i].stage == s) idx.push_back(i);
@@ -518,7 +542,9 @@ private:
             g.name = layers_[i].name;
             g.keep_losses = false;
             const mask none;
-            out[i] = gptq_quantize(matrix_view<const float>(original_view(i)), Hi, g, masks ? (*masks)[i] : none, opt.pol);
+            // The pass restored the originals, and layer i is written back only below.
+            out[i] = gptq_quantize(matrix_view<const float>(layers_[i].weight), Hi, g, masks ? (*masks)[i] : none,
+                                   opt.pol);
             if (masks) round_kept(out[i].q, opt.kept_format, layers_[i].name);
             write_back(i, out[i].q);
             if (h_diag) {

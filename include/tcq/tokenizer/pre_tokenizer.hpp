@@ -143,7 +143,7 @@ private:
                 cut(std::move(x), *s.re, s.behavior, s.invert, out);
                 return;
             case kind::byte_level: {
-                if (s.add_prefix_space && x.text[0] != ' ') x.text.insert(0, " ");
+                if (s.add_prefix_space && x.text[0] != ' ') x.text.insert(x.text.begin(), ' ');  // not insert(0, " "): GCC 12 -Werror=restrict false positive
                 std::vector<piece> words;
                 if (s.re)
                     cut(std::move(x), *s.re, split_behavior::isolated, false, words);

@@ -1,10 +1,10 @@
-# ctest driver: tcq-llama2c compare over two calibration seeds; checks the
+# ctest driver: tcq compare over two calibration seeds; checks the
 # mean ± sd table, the paired rows against GPTQ and the per-seed JSON.
-#   -DCLI=<tcq-llama2c> -DFX=<fixture dir> -DWORK=<scratch dir>
+#   -DCLI=<tcq> -DFX=<fixture dir> -DWORK=<scratch dir>
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 set(common --model ${FX}/model/model.bin --calib ${FX}/data/arith.calib.txt --samples 8 --methods gptq,tacq
-           --bits 2 --eval-windows 4 --eval-problems 20 --task arith=${FX}/data/arith.valid.txt --threads 2)
+           --bits 2 --eval-windows 4 --eval-problems 20 --task arith=${FX}/data/arith.valid.txt --threads 2 --quiet)
 execute_process(COMMAND ${CLI} compare ${common} --seeds 0-1 --json ${WORK}/cmp.json
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc)
