@@ -421,6 +421,7 @@ TCQ_FORCEINLINE float int8_correction(const float* w, const float* xz, index_t g
 struct int8_row_stats {
     aligned_vector<float> sf, zw, w;
     index_t xblocks16 = 0;
+    index_t xpg = 1;  ///< x-blocks per group, divided once (a per-row idiv showed in profiles)
     int8_row_stats(index_t groups16, index_t xblocks, index_t n)
         : sf(static_cast<std::size_t>(groups16), 0.f), zw(sf.size(), 0.f),
           w(static_cast<std::size_t>(n * ((xblocks + 15) / 16 * 16)), 0.f), xblocks16((xblocks + 15) / 16 * 16) {}
@@ -445,7 +446,7 @@ struct int8_row_stats {
             sf[i] = half_to_float_fast(sr[g]);
             zw[i] = int8_zero_weight(sf[i], static_cast<float>(zr[g]));
         }
-        const index_t nx = A.xblocks, xpg = G == 1 ? nx : A.group_blocks / A.kx;  // x-blocks per group
+        const index_t nx = A.xblocks;
         const auto W16 = static_cast<index_t>(simd::width);
         for (index_t v = v0; v < v1; ++v) {
             const float* sx = A.sx.data() + v * nx;
@@ -472,6 +473,7 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
     const packed_info& info = W.info();
     const index_t n = A.n, nb = A.blocks;
     int8_row_stats rs(A.groups16, A.xblocks, n);
+    rs.xpg = A.groups == 1 ? A.xblocks : A.group_blocks / A.kx;
     const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
     std::vector<const std::int8_t*> xq(static_cast<std::size_t>(n));
     std::vector<const float*> w(static_cast<std::size_t>(n)), xf(static_cast<std::size_t>(n));
