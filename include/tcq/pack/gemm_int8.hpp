@@ -485,31 +485,39 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
     outlier_cursor cur(W.parts().outliers, info.cols, r0);
     std::vector<float> yd(static_cast<std::size_t>((r1 - r0) * n));
     cur.prefetch_rows(r0, r1);
-    // Pass 1: dense part and zero-point correction (pass 2: kept weights, as in gemm.hpp).
-    for (index_t r = r0; r < r1; ++r) {
-        rs.load(W, A, r, 0, n);
-        const std::uint8_t* codes = W.row_codes(r);
-        float* yr = yd.data() + (r - r0) * n;
-        for (index_t v0 = 0; v0 < n; v0 += 4) {
-            const bool wide = end - (codes + (nb - 1) * block_bytes(Bits)) >= 32;  // all but the array's last row
-            const auto tile = [&]<int NV>() {
-                const auto run = [&]<int KX, bool Wide>() {
-                    int8_row<Bits, NV, KX, Wide>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr + v0);
-                };
-                if (A.kx == 2)
-                    wide ? run.template operator()<2, true>() : run.template operator()<2, false>();
+    // Pass 1: dense part and zero-point correction (pass 2: kept weights, as in
+    // gemm.hpp). Tiles of up to 4 vectors outside the row loop, so the kernel
+    // variant is picked once per task and inlined (a per-row dispatch and
+    // call showed in the row profile).
+    // Rows below `last` may read their blocks 32 bytes wide (not the array's last bytes).
+    index_t last = r1;
+    while (last > r0 && end - (W.row_codes(last - 1) + (nb - 1) * block_bytes(Bits)) < 32) --last;
+    for (index_t v0 = 0; v0 < n; v0 += 4) {
+        const auto tile = [&]<int NV, int KX>() {
+            for (index_t r = r0; r < r1; ++r) {
+                rs.load(W, A, r, v0, v0 + NV);
+                const std::uint8_t* codes = W.row_codes(r);
+                float* yr = yd.data() + (r - r0) * n + v0;
+                if (r < last)
+                    int8_row<Bits, NV, KX, true>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr);
                 else
-                    wide ? run.template operator()<1, true>() : run.template operator()<1, false>();
-            };
-            switch (std::min<index_t>(4, n - v0)) {
-                case 1: tile.template operator()<1>(); break;
-                case 2: tile.template operator()<2>(); break;
-                case 3: tile.template operator()<3>(); break;
-                default: tile.template operator()<4>(); break;
+                    int8_row<Bits, NV, KX, false>(arch, codes, end, nb, xq.data() + v0, w.data() + v0, yr);
+                for (int v = 0; v < NV; ++v)
+                    yr[v] = yr[v] - int8_correction(rs.zw.data(), A.xz.data() + (v0 + v) * A.groups16, A.groups16);
             }
-        }
-        for (index_t v = 0; v < n; ++v)
-            yr[v] = yr[v] - int8_correction(rs.zw.data(), A.xz.data() + v * A.groups16, A.groups16);
+        };
+        const auto nv = [&]<int KX>() {
+            switch (std::min<index_t>(4, n - v0)) {
+                case 1: tile.template operator()<1, KX>(); break;
+                case 2: tile.template operator()<2, KX>(); break;
+                case 3: tile.template operator()<3, KX>(); break;
+                default: tile.template operator()<4, KX>(); break;
+            }
+        };
+        if (A.kx == 2)
+            nv.template operator()<2>();
+        else
+            nv.template operator()<1>();
     }
     kept_pass(W, cur, r0, r1, xf.data(), n, yd.data(), Y);
 }
