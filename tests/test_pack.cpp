@@ -196,9 +196,10 @@ TEST_CASE("outlier bitmap: dense rows, long runs, skip entries across 64-row chu
 TEST_CASE("chunk decoder of kept weights equals the plain bitmap walk") {
     // 1 bucket per row (cols ≤ 256) up to many; empty rows, rows over 64 kept
     // (spanning bitmap words), partial last chunks, bf16 values.
-    for (auto [rows, cols] : {std::pair<index_t, index_t>{70, 200}, {130, 700}, {64, 3000}, {3, 9000}})
+    for (auto shape : {std::pair<index_t, index_t>{70, 200}, {130, 700}, {64, 3000}, {3, 9000}})
         for (double density : {0.0, 0.004, 0.05, 0.6})
             for (auto fmt : {tcq::value_format::fp16, tcq::value_format::bf16}) {
+                const index_t rows = shape.first, cols = shape.second;  // clang 14 lambdas cannot capture bindings
                 CAPTURE(rows);
                 CAPTURE(cols);
                 CAPTURE(density);
