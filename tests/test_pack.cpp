@@ -192,6 +192,43 @@ TEST_CASE("outlier bitmap: dense rows, long runs, skip entries across 64-row chu
     }
 }
 
+#if TCQ_OUTLIER_AVX512
+TEST_CASE("chunk decoder of kept weights equals the plain bitmap walk") {
+    // 1 bucket per row (cols ≤ 256) up to many; empty rows, rows over 64 kept
+    // (spanning bitmap words), partial last chunks, bf16 values.
+    for (auto shape : {std::pair<index_t, index_t>{70, 200}, {130, 700}, {64, 3000}, {3, 9000}})
+        for (double density : {0.0, 0.004, 0.05, 0.6})
+            for (auto fmt : {tcq::value_format::fp16, tcq::value_format::bf16}) {
+                const index_t rows = shape.first, cols = shape.second;  // clang 14 lambdas cannot capture bindings
+                CAPTURE(rows);
+                CAPTURE(cols);
+                CAPTURE(density);
+                const auto q = make_quantized({rows, cols, 3, 64, false, density, 17}, false);
+                const auto P = tcq::pack(q, {fmt});
+                const auto V = P.view();
+                const auto& a = V.parts().outliers;
+                const bool bf16 = fmt == tcq::value_format::bf16;
+                const index_t B = tcq::outlier_buckets(cols) * tcq::cost::col_bucket;
+                std::vector<std::int32_t> key(a.values.size() + 64);
+                std::vector<float> val(key.size());
+                tcq::outlier_cursor cur(a, cols, 0);
+                bool ok = true;
+                for (index_t c0 = 0; c0 < rows; c0 += 64) {
+                    const std::size_t n = tcq::decode_outlier_chunk(a, c0, bf16, key.data(), val.data());
+                    std::size_t i = 0;
+                    for (index_t r = c0; r < std::min(rows, c0 + 64); ++r)
+                        cur.next_row([&](index_t, index_t c, std::uint16_t bits) {
+                            ok &= i < n && key[i] >= (r - c0) * B && key[i] < (r - c0 + 1) * B &&
+                                  key[i] - (r - c0) * B == c && fbits(val[i]) == fbits(tcq::decode_value(bits, fmt));
+                            ++i;
+                        });
+                    ok &= i == n && key[n] == 0x7fffffff && val[n] == 0.f;
+                }
+                CHECK(ok);
+            }
+}
+#endif
+
 namespace {
 // Checks gemm (n vectors) against double dequantize-then-multiply with the
 // tolerance of pack/gemm.hpp, against the scalar twin, against gemv, and seq vs par.

@@ -257,6 +257,83 @@ struct row_outliers {
 #endif
 };
 
+#if TCQ_OUTLIER_AVX512
+/// Rows [c0, c1) of a chunk decoded by decode_outlier_chunk (entries from
+/// row c0 on), vectors x[0..NV): Y(v0 + v, r) = yd[(r − c0)·n + v0 + v] + the
+/// row's kept weights in row_outliers' order (lane j % 16, fma, fold).
+template <int NV>
+TCQ_FORCEINLINE void kept_tile(const std::int32_t* key, const float* val, std::int32_t B, index_t c0, index_t c1,
+                               const float* const* x, const float* yd, index_t n, index_t v0, matrix_view<float> Y) {
+    std::size_t i = 0;
+    for (index_t r = c0; r < c1; ++r) {
+        const auto t = static_cast<std::int32_t>(r - c0);
+        const __m512i lo = _mm512_set1_epi32(t * B), hi = _mm512_set1_epi32(t * B + B);
+        __m512 acc[NV];
+        for (auto& a : acc) a = _mm512_setzero_ps();
+        for (;;) {  // 16 entries per step; keys ascend, so the mask is a prefix
+            const __m512i kv = _mm512_loadu_si512(key + i);
+            const __mmask16 m = _mm512_cmplt_epi32_mask(kv, hi);
+            if (!m) break;
+            const __m512i col = _mm512_sub_epi32(kv, lo);
+            const __m512 vv = _mm512_loadu_ps(val + i);
+            for (int v = 0; v < NV; ++v)
+                acc[v] = _mm512_mask3_fmadd_ps(vv, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, col, x[v], 4),
+                                               acc[v], m);
+            const auto cnt = static_cast<unsigned>(std::popcount(static_cast<unsigned>(m)));
+            i += cnt;
+            if (cnt < 16) break;
+        }
+        for (int v = 0; v < NV; ++v) {
+            lanes16 l;
+            l.r[0] = simd::fbatch(acc[v]);
+            Y(v0 + v, r) = yd[t * n + v0 + v] + l16_fold(l);
+        }
+    }
+}
+#endif
+
+/// Pass 2 of the products, rows [r0, r1) (r0 a multiple of 64): Y(v, r) =
+/// yd[(r − r0)·n + v] + the kept weights of row r against fp32 x[v]. With
+/// AVX-512 each 64-row chunk's bitmap is decoded in one sweep
+/// (decode_outlier_chunk), which costs about half the per-row walk; same sums.
+inline void kept_pass(const packed_view& W, outlier_cursor& cur, index_t r0, index_t r1, const float* const* x,
+                      index_t n, const float* yd, matrix_view<float> Y) {
+    const packed_info& info = W.info();
+    const bool bf16 = info.outlier_format == value_format::bf16;
+#if TCQ_OUTLIER_AVX512
+    if (info.cols <= outlier_chunk_max_cols) {
+        const outlier_arrays& a = W.parts().outliers;
+        std::size_t most = 0;  // largest chunk
+        for (index_t c0 = r0; c0 < r1 && !a.values.empty(); c0 += cost::skip_rows) {
+            const auto s = static_cast<std::size_t>(c0 / cost::skip_rows) * 2;
+            most = std::max<std::size_t>(most, (s + 2 < a.skips.size() ? a.skips[s + 2] : a.values.size()) - a.skips[s]);
+        }
+        aligned_vector<std::int32_t> key(most + 32);
+        aligned_vector<float> val(most + 32);
+        const auto B = static_cast<std::int32_t>(outlier_buckets(info.cols) * cost::col_bucket);
+        for (index_t c0 = r0; c0 < r1; c0 += cost::skip_rows) {
+            const index_t c1 = std::min(r1, c0 + cost::skip_rows);
+            decode_outlier_chunk(a, c0, bf16, key.data(), val.data());
+            const float* yc = yd + (c0 - r0) * n;
+            for (index_t v0 = 0; v0 < n; v0 += 4) switch (std::min<index_t>(4, n - v0)) {
+                    case 1: kept_tile<1>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                    case 2: kept_tile<2>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                    case 3: kept_tile<3>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                    default: kept_tile<4>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                }
+        }
+        return;
+    }
+#endif
+    row_outliers ro(n);
+    std::vector<float> os(static_cast<std::size_t>(n));
+    for (index_t r = r0; r < r1; ++r) {
+        const float* yr = yd + (r - r0) * n;
+        ro.run(cur, bf16, x, n, os.data());
+        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
+    }
+}
+
 /// Rows per task: about four tasks per thread, in whole 64-row outlier
 /// chunks. Long contiguous runs keep each thread's code stream sequential
 /// (measured ~5% over 64-row tasks on 2 threads); four per thread still
@@ -272,15 +349,13 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
     const packed_info& info = W.info();
     const index_t n = p.n, nb = info.blocks_per_row(), G = p.groups;
     const index_t bpg = info.group_size ? info.group_size / block_weights : nb;
-    const bool bf16 = info.outlier_format == value_format::bf16;
     constexpr float two_b = static_cast<float>(1u << Bits);
     row_stats rs(p.groups16);
     const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
     std::vector<const float*> x(static_cast<std::size_t>(n));
     for (index_t v = 0; v < n; ++v) x[static_cast<std::size_t>(v)] = p.xp.data() + v * p.padded;
     outlier_cursor cur(W.parts().outliers, info.cols, r0);
-    row_outliers ro(n);
-    std::vector<float> os(static_cast<std::size_t>(n)), yd(static_cast<std::size_t>((r1 - r0) * n));
+    std::vector<float> yd(static_cast<std::size_t>((r1 - r0) * n));
     // Pass 1: dense part and group correction of every row of the chunk.
     cur.prefetch_rows(r0, r1);
     for (index_t r = r0; r < r1; ++r) {
@@ -311,11 +386,7 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
     }
     // Pass 2: kept weights. A separate pass keeps the bitmap walk's branch
     // misses from discarding dense work (and its loads) in flight.
-    for (index_t r = r0; r < r1; ++r) {
-        const float* yr = yd.data() + (r - r0) * n;
-        ro.run(cur, bf16, x.data(), n, os.data());
-        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
-    }
+    kept_pass(W, cur, r0, r1, x.data(), n, yd.data(), Y);
 }
 
 }  // namespace detail

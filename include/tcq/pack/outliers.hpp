@@ -226,6 +226,80 @@ private:
     std::uint64_t pos_ = 0;
 };
 
+#if TCQ_OUTLIER_AVX512
+/// Widest matrix decode_outlier_chunk handles: its keys (< 64·buckets·256)
+/// must stay below 2^31.
+inline constexpr index_t outlier_chunk_max_cols = index_t{1} << 24;
+
+/// Decodes the kept weights of the 64-row chunk that starts at row0 (a
+/// multiple of 64) in one sweep over its bitmap, 64 bits per step, with no
+/// per-row walk. Entry i: key[i] = (zeros of the chunk's bitmap before it)·256
+/// + its low column byte, val[i] its value as float. Row row0 + t owns the
+/// entries with t·B ≤ key < (t+1)·B, B = 256·buckets, and its column is
+/// key − t·B. Writes 16 sentinels (key INT32_MAX, value 0) after the last
+/// entry; key and val need room for count + 32 entries. Returns the count.
+/// Trusts its input (validated arrays; cols ≤ outlier_chunk_max_cols).
+inline std::size_t decode_outlier_chunk(const outlier_arrays& a, index_t row0, bool bf16, std::int32_t* key,
+                                        float* val) {
+    const __m512i sentinel = _mm512_set1_epi32(0x7fffffff);
+    if (a.values.empty()) {
+        _mm512_storeu_si512(key, sentinel);
+        _mm512_storeu_ps(val, _mm512_setzero_ps());
+        return 0;
+    }
+    const std::size_t s = static_cast<std::size_t>(row0 / cost::skip_rows) * 2, k = a.values.size();
+    const std::uint64_t nbits = static_cast<std::uint64_t>(a.bitmap.size()) * 64;  // padding bits are 0
+    const std::size_t k0 = a.skips[s];
+    const std::uint64_t p0 = a.skips[s + 1];
+    const std::uint64_t p1 = s + 2 < a.skips.size() ? a.skips[s + 3] : nbits;
+    const __m512i iota8 = _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45,
+                                          44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26,
+                                          25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                          5, 4, 3, 2, 1, 0);
+    const __m512i iota32 = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const std::uint64_t* bm = a.bitmap.data();
+    const std::size_t words = a.bitmap.size();
+    std::size_t i = 0;  // entries decoded
+    for (std::uint64_t q = 0; q < p1 - p0; q += 64) {
+        const std::uint64_t pos = p0 + q;
+        const std::size_t wi = static_cast<std::size_t>(pos >> 6);
+        const unsigned sh = static_cast<unsigned>(pos & 63);
+        std::uint64_t w = bm[wi] >> sh;
+        if (sh != 0 && wi + 1 < words) w |= bm[wi + 1] << (64 - sh);
+        if (p1 - pos < 64) w = _bzhi_u64(w, static_cast<unsigned>(p1 - pos));  // the next chunk's bits
+        const auto c = static_cast<unsigned>(std::popcount(w));
+        if (!c) continue;
+        const __m512i pos8 = _mm512_maskz_compress_epi8(w, iota8);  // window bits of the ones
+        for (unsigned h = 0; h < c; h += 16) {
+            __m128i p8;
+            switch (h / 16) {
+                case 0: p8 = _mm512_castsi512_si128(pos8); break;
+                case 1: p8 = _mm512_extracti32x4_epi32(pos8, 1); break;
+                case 2: p8 = _mm512_extracti32x4_epi32(pos8, 2); break;
+                default: p8 = _mm512_extracti32x4_epi32(pos8, 3); break;
+            }
+            const std::size_t e = i + h, g = k0 + e;  // entry, global kept index
+            // zeros before the one at window bit p with entry e + l: q + p − (e + l)
+            const __m512i zb = _mm512_sub_epi32(
+                _mm512_add_epi32(_mm512_cvtepu8_epi32(p8), _mm512_set1_epi32(static_cast<int>(q - e))), iota32);
+            const bool full = g + 16 <= k;
+            const __mmask16 m = full ? __mmask16(0xffff) : static_cast<__mmask16>(_bzhi_u32(0xffffu, static_cast<unsigned>(k - g)));
+            const __m128i lc = full ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.low_cols.data() + g))
+                                    : _mm_maskz_loadu_epi8(m, a.low_cols.data() + g);
+            const __m256i vb = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.values.data() + g))
+                                    : _mm256_maskz_loadu_epi16(m, a.values.data() + g);
+            _mm512_storeu_si512(key + e, _mm512_add_epi32(_mm512_slli_epi32(zb, 8), _mm512_cvtepu8_epi32(lc)));
+            _mm512_storeu_ps(val + e, bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(vb), 16))
+                                           : _mm512_cvtph_ps(vb));
+        }
+        i += c;
+    }
+    _mm512_storeu_si512(key + i, sentinel);
+    _mm512_storeu_ps(val + i, _mm512_setzero_ps());
+    return i;
+}
+#endif
+
 /// Owning outlier arrays, as built by build_outliers.
 struct outlier_storage {
     std::vector<std::uint16_t> values;   ///< k 16-bit values (fp16/bf16 bits), row-major order
