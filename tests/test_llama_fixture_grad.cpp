@@ -376,3 +376,39 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         CHECK(llama::task_loss(m, windows.view(), pol).loss == llama::task_loss(loaded, windows.view(), pol).loss);
     }
 }
+
+TEST_CASE("block_stager captures what capture_block does, group by group, with weights changing in between") {
+    auto a = fixture(), b = fixture();
+    const auto calib = sample("arith.calib.txt", 3, 7, 65);  // odd: the last chunk holds one sequence
+    auto ha = llama::embed(a, calib.view()), hb = llama::embed(b, calib.view());
+    using X = std::vector<std::tuple<linear_kind, index_t, std::vector<float>>>;
+    auto recorder = [](X& out) {
+        return [&out](linear_kind k, index_t s, tcq::matrix_view<const float> x) {
+            out.emplace_back(k, s, std::vector<float>(x.data(), x.data() + x.size()));
+        };
+    };
+    for (index_t layer : {0, 1}) {
+        llama::block_stager st(a, layer, ha);
+        for (auto g : {llama::linear_group::attn_in, llama::linear_group::attn_out, llama::linear_group::ffn_in,
+                       llama::linear_group::ffn_out}) {
+            X xa, xb;
+            st.capture(g, tcq::par(2), recorder(xa));
+            llama::capture_block(b, layer, hb, g, tcq::par(2), recorder(xb));
+            CHECK(xa.size() == xb.size());
+            CHECK(xa == xb);
+            // "quantize" the group: scale its weights in both models the same way
+            for (auto k : llama::all_linear_kinds)
+                if (llama::group_of(k) == g) {
+                    a.layers[static_cast<std::size_t>(layer)][k] *= 0.75f;
+                    b.layers[static_cast<std::size_t>(layer)][k] *= 0.75f;
+                }
+        }
+        CHECK_THROWS_WITH_AS(st.capture(llama::linear_group::attn_in, tcq::seq(), {}), doctest::Contains("out of order"),
+                             tcq::error);
+        st.advance(tcq::par(2));
+        llama::block_forward(b, layer, hb, tcq::par(2));
+        CHECK(ha.x == hb.x);
+    }
+    llama::block_stager early(a, 2, ha);
+    CHECK_THROWS_WITH_AS(early.advance(tcq::seq()), doctest::Contains("advance before all four groups"), tcq::error);
+}

@@ -3,6 +3,7 @@
 /// @brief The Llama-family engine as a tcq::model_adapter: the reference of
 /// how an engine plugs into tcq's model-agnostic pipeline.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,16 +42,26 @@ public:
     [[nodiscard]] index_t stages() const override { return m_.cfg().n_layers * (true_seq_ ? 4 : 1); }
     [[nodiscard]] index_t samples() const override { return calib_.rows(); }
 
-    void reset() override { h_ = embed(m_, calib_); }
+    void reset() override {
+        stager_.reset();
+        h_ = embed(m_, calib_);
+    }
 
     void capture(index_t stage, const tcq::capture_sink& sink) override {
         const index_t layer = layer_of(stage);
         auto hook = [&](linear_kind k, index_t seq, tcq::matrix_view<const float> X) { sink(index_of(layer, k), seq, X); };
-        capture_block(m_, layer, h_, true_seq_ ? std::optional(group_at(stage)) : std::nullopt, pol_, hook);
+        if (!true_seq_) return capture_block(m_, layer, h_, std::nullopt, pol_, hook);
+        // One pass through the block for its four groups (block_stager), not one per group.
+        if (group_at(stage) == linear_group::attn_in) stager_.emplace(m_, layer, h_);
+        tcq::require(stager_.has_value(), "llama::adapter: stage ", stage, " captured before its block's first group");
+        stager_->capture(group_at(stage), pol_, hook);
     }
 
     void advance(index_t stage) override {
-        if (!true_seq_ || group_at(stage) == linear_group::ffn_out) block_forward(m_, layer_of(stage), h_, pol_);
+        if (!true_seq_) return block_forward(m_, layer_of(stage), h_, pol_);
+        if (group_at(stage) != linear_group::ffn_out) return;  // the weights changed; the states move once per block
+        stager_->advance(pol_);
+        stager_.reset();
     }
 
     void gradients(const tcq::gradient_sink& sink) override {
@@ -84,6 +95,7 @@ private:
     bool true_seq_;
     const tcq::safetensors::directory* originals_;
     hidden_states h_;
+    std::optional<block_stager> stager_;
 };
 
 }  // namespace llama

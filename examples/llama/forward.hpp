@@ -96,40 +96,13 @@ inline void add_linear(ops::mref x, ops::cref in, const block_weights& w, linear
     if (w.bias(k).size()) x.rowwise() += w.bias(k);
 }
 
-/// The block after attention: x += o(att), then the FFN residual. With
-/// `stop` (ffn_in or ffn_out), returns once that group's input is in `a`.
-inline void finish_block(const model& m, const block_weights& w, ops::mref x, block_acts& a, bool tape,
-                         std::optional<linear_group> stop) {
+/// The steps of a block, each once: run_block chains them, block_stager
+/// runs them one input group at a time.
+
+/// att = attention(qkv(xn)) over the n = rows/T sequences.
+inline void attention_step(const model& m, const block_weights& w, block_acts& a, index_t T, bool tape) {
     const config& c = m.cfg();
-    const index_t R = x.rows();
-    add_linear(x, a.att, w, linear_kind::o);
-    if (tape) a.x_mid = x;
-    ops::ensure(a.xn2, R, c.dim);
-    a.inv2.resize(static_cast<std::size_t>(R));
-    ops::rmsnorm(x, w.ffn_norm, c.norm_eps, a.xn2, a.inv2.data());
-    if (stop == linear_group::ffn_in) return;
-
-    ops::ensure(a.a, R, c.hidden_dim);
-    ops::ensure(a.b, R, c.hidden_dim);
-    ops::ensure(a.h, R, c.hidden_dim);
-    ops::linear(a.xn2, w[linear_kind::gate], w.bias(linear_kind::gate), a.a);
-    ops::linear(a.xn2, w[linear_kind::up], w.bias(linear_kind::up), a.b);
-    ops::swiglu(a.a, a.b, a.h);
-    if (stop == linear_group::ffn_out) return;
-    add_linear(x, a.h, w, linear_kind::down);
-}
-
-/// Advances x (n·T rows, in place) through block `layer`. With `stop`, returns
-/// once the input of that group is in `a` (x may already be modified then).
-inline void run_block(const model& m, index_t layer, ops::mref x, index_t T, block_acts& a, bool tape,
-                      std::optional<linear_group> stop = std::nullopt) {
-    const config& c = m.cfg();
-    const auto& w = m.layers[static_cast<std::size_t>(layer)];
-    const index_t R = x.rows(), nseq = R / T;
-    if (tape) a.x_in = x;
-    attn_norm(m, w, x, a);
-    if (stop == linear_group::attn_in) return;
-
+    const index_t R = a.xn.rows(), nseq = R / T;
     ops::ensure(a.k, R, c.kv_dim());
     ops::ensure(a.v, R, c.kv_dim());
     qkv(m, w, a, T, 0, a.k, a.v);
@@ -139,6 +112,48 @@ inline void run_block(const model& m, index_t layer, ops::mref x, index_t T, blo
     for (index_t s = 0; s < nseq; ++s)
         ops::attention(c, a.q.middleRows(s * T, T), a.k.middleRows(s * T, T), a.v.middleRows(s * T, T), 0,
                        a.att.middleRows(s * T, T), tape ? a.probs.data() + s * per_seq : nullptr, a.scratch);
+}
+
+/// x += o(att); xn2 = the FFN RMSNorm of x.
+inline void ffn_norm_step(const model& m, const block_weights& w, ops::mref x, block_acts& a, bool tape) {
+    add_linear(x, a.att, w, linear_kind::o);
+    if (tape) a.x_mid = x;
+    ops::ensure(a.xn2, x.rows(), m.cfg().dim);
+    a.inv2.resize(static_cast<std::size_t>(x.rows()));
+    ops::rmsnorm(x, w.ffn_norm, m.cfg().norm_eps, a.xn2, a.inv2.data());
+}
+
+/// h = silu(gate(xn2)) ⊙ up(xn2).
+inline void ffn_act_step(const model& m, const block_weights& w, block_acts& a) {
+    const index_t R = a.xn2.rows(), F = m.cfg().hidden_dim;
+    ops::ensure(a.a, R, F);
+    ops::ensure(a.b, R, F);
+    ops::ensure(a.h, R, F);
+    ops::linear(a.xn2, w[linear_kind::gate], w.bias(linear_kind::gate), a.a);
+    ops::linear(a.xn2, w[linear_kind::up], w.bias(linear_kind::up), a.b);
+    ops::swiglu(a.a, a.b, a.h);
+}
+
+/// The block after attention: x += o(att), then the FFN residual. With
+/// `stop` (ffn_in or ffn_out), returns once that group's input is in `a`.
+inline void finish_block(const model& m, const block_weights& w, ops::mref x, block_acts& a, bool tape,
+                         std::optional<linear_group> stop) {
+    ffn_norm_step(m, w, x, a, tape);
+    if (stop == linear_group::ffn_in) return;
+    ffn_act_step(m, w, a);
+    if (stop == linear_group::ffn_out) return;
+    add_linear(x, a.h, w, linear_kind::down);
+}
+
+/// Advances x (n·T rows, in place) through block `layer`. With `stop`, returns
+/// once the input of that group is in `a` (x may already be modified then).
+inline void run_block(const model& m, index_t layer, ops::mref x, index_t T, block_acts& a, bool tape,
+                      std::optional<linear_group> stop = std::nullopt) {
+    const auto& w = m.layers[static_cast<std::size_t>(layer)];
+    if (tape) a.x_in = x;
+    attn_norm(m, w, x, a);
+    if (stop == linear_group::attn_in) return;
+    attention_step(m, w, a, T, tape);
     if (stop == linear_group::attn_out) return;
     finish_block(m, w, x, a, tape, stop);
 }
@@ -269,6 +284,92 @@ inline void capture_block(const model& m, index_t layer, hidden_states& h, std::
     tcq::require(static_cast<bool>(hook), "capture_block: empty hook");
     detail::run_chunks(m, layer, h, false, group, pol, hook);
 }
+
+/// True-sequential capture of block `layer` without recomputation. Groups
+/// are captured in order (attn_in, attn_out, ffn_in, ffn_out), each
+/// continuing from the activations the previous one left: the input of a
+/// group depends only on the groups before it, which the caller has
+/// quantized by then. advance() then finishes the block in h. Between the
+/// calls it holds one group's activations for every sequence
+/// (docs/models.md, "Memory"); capture_block would recompute the block's
+/// start for every group instead (about 2× the block's FLOPs).
+class block_stager {
+public:
+    block_stager(const model& m, index_t layer, hidden_states& h) : m_(m), layer_(layer), h_(h) {
+        detail::check_hidden(m, layer, h, "block_stager");
+        acts_.resize(static_cast<std::size_t>((h.count + seqs_per_chunk - 1) / seqs_per_chunk));
+    }
+
+    /// Computes group `g`'s input from the previous group's state and hands it to `hook`.
+    void capture(linear_group g, const tcq::exec_policy& pol, const capture_hook& hook) {
+        tcq::require(static_cast<int>(g) == next_, "block_stager: layer ", layer_, ": group ", static_cast<int>(g),
+                     " captured out of order (expected ", next_, ")");
+        run(pol, [&](block_acts& a, ops::mref x) { step(g, a, x); },
+            [&](index_t s0, index_t n, const block_acts& a) {
+                if (hook) detail::deliver_captures(a, s0, n, h_.length, g, hook);
+            });
+        ++next_;
+    }
+
+    /// x += down(h): the block's output, in h; frees the activations.
+    void advance(const tcq::exec_policy& pol) {
+        tcq::require(next_ == 4, "block_stager: layer ", layer_, ": advance before all four groups were captured");
+        run(pol,
+            [&](block_acts& a, ops::mref x) {
+                detail::add_linear(x, a.h, weights(), linear_kind::down);
+                a = block_acts{};
+            },
+            [](index_t, index_t, const block_acts&) {});
+        next_ = 5;
+    }
+
+private:
+    [[nodiscard]] const block_weights& weights() const { return m_.layers[static_cast<std::size_t>(layer_)]; }
+
+    void step(linear_group g, block_acts& a, ops::mref x) const {
+        const auto& w = weights();
+        switch (g) {
+            case linear_group::attn_in: detail::attn_norm(m_, w, x, a); break;
+            case linear_group::attn_out:
+                detail::attention_step(m_, w, a, h_.length, false);
+                a.xn = a.q = a.k = a.v = a.q_raw = a.k_raw = RowMatrixXf();  // only att is needed from here
+                break;
+            case linear_group::ffn_in:
+                detail::ffn_norm_step(m_, w, x, a, false);
+                a.att = RowMatrixXf();
+                break;
+            case linear_group::ffn_out:
+                detail::ffn_act_step(m_, w, a);
+                a.xn2 = a.a = a.b = RowMatrixXf();
+                break;
+        }
+    }
+
+    /// compute(acts, rows of h) per chunk in parallel; deliver(seq0, n, acts) in order.
+    template <class Compute, class Deliver>
+    void run(const tcq::exec_policy& pol, Compute&& compute, Deliver&& deliver) {
+        const index_t T = h_.length;
+        auto range = [&](index_t i) {
+            return std::pair{i * seqs_per_chunk, std::min(seqs_per_chunk, h_.count - i * seqs_per_chunk)};
+        };
+        ordered_for(
+            pol, static_cast<index_t>(acts_.size()),
+            [&](index_t i, index_t) {
+                const auto [s0, n] = range(i);
+                compute(acts_[static_cast<std::size_t>(i)], h_.x.middleRows(s0 * T, n * T));
+            },
+            [&](index_t i, index_t) {
+                const auto [s0, n] = range(i);
+                deliver(s0, n, acts_[static_cast<std::size_t>(i)]);
+            });
+    }
+
+    const model& m_;
+    index_t layer_;
+    hidden_states& h_;
+    std::vector<block_acts> acts_;  ///< per chunk of seqs_per_chunk sequences
+    int next_ = 0;                  ///< next group to capture; 4: advance; 5: done
+};
 
 /// Full forward pass: mean next-token cross-entropy of every sequence.
 [[nodiscard]] inline std::vector<double> sequence_losses(const model& m, tcq::matrix_view<const std::int32_t> tokens,
