@@ -48,9 +48,6 @@ llama::token_batch random_tokens(index_t n, index_t len, index_t vocab, unsigned
     return b;
 }
 
-double loss_of(const llama::model& m, std::span<const std::int32_t> tokens) {
-    return llama::sequence_losses(m, tcq::make_view(tokens.data(), 1, static_cast<index_t>(tokens.size())), tcq::seq())[0];
-}
 
 /// Gradients of every linear layer of one sequence: [layer][kind].
 std::vector<std::vector<RowMatrixXf>> gradients_of(const llama::model& m, std::span<const std::int32_t> tokens) {
@@ -62,21 +59,6 @@ std::vector<std::vector<RowMatrixXf>> gradients_of(const llama::model& m, std::s
     return g;
 }
 
-/// Central differences at h and h/2, Richardson-extrapolated (O(h²) cancels).
-double directional_fd(llama::model& m, index_t layer, linear_kind k, const RowMatrixXf& D, double h,
-                      std::span<const std::int32_t> tokens) {
-    auto W = tcq::as_eigen(m.linear(layer, k));
-    const RowMatrixXf W0 = W;
-    auto central = [&](double step) {
-        W = W0 + static_cast<float>(step) * D;
-        const double lp = loss_of(m, tokens);
-        W = W0 - static_cast<float>(step) * D;
-        const double lm = loss_of(m, tokens);
-        W = W0;
-        return (lp - lm) / (2 * step);
-    };
-    return (4 * central(h / 2) - central(h)) / 3;
-}
 
 bool same_bits(const RowMatrixXf& a, const RowMatrixXf& b) {
     return a.rows() == b.rows() && a.cols() == b.cols() &&

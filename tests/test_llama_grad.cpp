@@ -63,10 +63,6 @@ std::vector<std::int32_t> random_tokens(index_t n, index_t vocab, unsigned seed)
     return t;
 }
 
-double loss_of(const llama::model& m, std::span<const std::int32_t> tokens) {
-    return llama::sequence_losses(m, tcq::make_view(tokens.data(), 1, static_cast<index_t>(tokens.size())),
-                                  tcq::seq())[0];
-}
 
 std::vector<std::vector<RowMatrixXf>> gradients_of(const llama::model& m, std::span<const std::int32_t> tokens,
                                                    const tcq::exec_policy& pol = tcq::seq()) {
@@ -80,21 +76,6 @@ std::vector<std::vector<RowMatrixXf>> gradients_of(const llama::model& m, std::s
     return g;
 }
 
-/// Richardson-extrapolated central difference of the loss along D.
-double directional_fd(llama::model& m, index_t layer, linear_kind k, const RowMatrixXf& D, double h,
-                      std::span<const std::int32_t> tokens) {
-    auto W = tcq::as_eigen(m.linear(layer, k));
-    const RowMatrixXf W0 = W;
-    auto central = [&](double step) {
-        W = W0 + static_cast<float>(step) * D;
-        const double lp = loss_of(m, tokens);
-        W = W0 - static_cast<float>(step) * D;
-        const double lm = loss_of(m, tokens);
-        W = W0;
-        return (lp - lm) / (2 * step);
-    };
-    return (4 * central(h / 2) - central(h)) / 3;
-}
 
 /// Every linear weight's gradient vs finite differences: along a random
 /// direction and on its two largest entries.

@@ -5,14 +5,7 @@
 # 3. bad input (non-empty output, index naming a missing shard) fails with the file named.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
-function(run expect_rc)
-  execute_process(COMMAND ${CLI} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL expect_rc)
-    message(FATAL_ERROR "tcq ${ARGN}: exit ${rc}, expected ${expect_rc}:\n${out}\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_run.cmake)
 
 run(0 convert --from-llama2c ${FX}/model/model.bin --to-hf ${WORK}/fixture --quiet)
 foreach(f config.json model.safetensors tokenizer.json tokenizer_config.json)

@@ -3,14 +3,7 @@
 #   -DCLI=<tcq> -DFX=<fixture dir> -DWORK=<scratch dir>
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
-function(run expect_rc)
-  execute_process(COMMAND ${CLI} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL expect_rc)
-    message(FATAL_ERROR "tcq ${ARGN}: exit ${rc}, expected ${expect_rc}:\n${out}\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_run.cmake)
 set(calib --calib ${FX}/data/arith.calib.txt --calib ${FX}/data/gsm8k.calib.txt --samples 8 --threads 2)
 set(shk --task shakespeare=${FX}/data/shakespeare.valid.txt --windows 16 --threads 2)
 

@@ -12,6 +12,7 @@
 #include "llama/ladder.hpp"
 #include "llama/text.hpp"
 #include "options.hpp"
+#include "tcq/io/atomic_file.hpp"
 #include "tensors.hpp"
 
 namespace tcq::cli {
@@ -65,13 +66,7 @@ inline int run_convert(const arguments& a) {
     for (const auto& f : a.all("copy"))
         files.emplace_back(std::filesystem::path(f).filename().string(), st::directory::read_text(f));
     // Fail on an unwritable or non-empty output before any work.
-    std::error_code ec;
-    if (std::filesystem::exists(out, ec))
-        require(std::filesystem::is_directory(out, ec) && std::filesystem::is_empty(out, ec), out.string(),
-                ": output exists and is not an empty directory");
-    const auto parent = std::filesystem::absolute(out).parent_path();
-    require(std::filesystem::is_directory(parent, ec), out.string(), ": parent directory ", parent.string(),
-            " does not exist");
+    check_output_dir(out);
     if (from) {
         const auto path = a.required("from-llama2c");
         const auto m = llama::load_llama2c(path);

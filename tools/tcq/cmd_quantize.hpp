@@ -53,16 +53,7 @@ namespace quantize_impl {
 /// Checks the outputs can be written before any work.
 inline void check_outputs(const arguments& a) {
     check_writable(a.required("output"), "--output");
-    if (const auto d = a.get("save-hf")) {
-        std::error_code ec;
-        const std::filesystem::path out = *d;
-        if (std::filesystem::exists(out, ec))
-            require(std::filesystem::is_directory(out, ec) && std::filesystem::is_empty(out, ec), out.string(),
-                    ": output exists and is not an empty directory");
-        const auto parent = std::filesystem::absolute(out).parent_path();
-        require(std::filesystem::is_directory(parent, ec), out.string(), ": parent directory ", parent.string(),
-                " does not exist");
-    }
+    if (const auto d = a.get("save-hf")) check_output_dir(*d);
 }
 
 inline safetensors::dtype save_dtype_of(const arguments& a) {

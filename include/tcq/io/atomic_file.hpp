@@ -37,6 +37,18 @@ inline void check_writable(const std::filesystem::path& path, std::string_view w
     std::filesystem::remove(tmp, ec);
 }
 
+/// Fails now, before any long work, unless `dir` can become an output
+/// directory: absent or empty, with an existing parent.
+inline void check_output_dir(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec))
+        require(std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec), dir.string(),
+                ": output exists and is not an empty directory");
+    const auto parent = std::filesystem::absolute(dir).parent_path();
+    require(std::filesystem::is_directory(parent, ec), dir.string(), ": parent directory ", parent.string(),
+            " does not exist");
+}
+
 /// Calls `emit(std::ostream&)` on `<path>.tmp`, then renames it to `path`.
 /// On any failure (open, a write, `emit` throwing, rename) the temporary is
 /// removed and `path` is left as it was; the tcq::error names `what`.
