@@ -104,10 +104,11 @@ void BM_Forward(benchmark::State& st) {
 }
 BENCHMARK(BM_Forward)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
-void BM_PerSampleGradients(benchmark::State& st) {
-    const auto& m = bench_model();
-    const auto toks = bench_tokens(4, m.cfg().vocab_size);
-    const auto view = tcq::make_view(toks.data(), 4, seq_len);
+/// The timed loop of the gradient benchmarks: every per-sample gradient of
+/// `n` sequences of `T` tokens, on st.range(0) threads.
+void time_gradients(benchmark::State& st, const llama::model& m, const std::vector<std::int32_t>& toks, index_t n,
+                    index_t T) {
+    const auto view = tcq::make_view(toks.data(), n, T);
     for (auto _ : st) {
         float sink = 0;
         (void)llama::per_sample_gradients(m, view, tcq::par(static_cast<int>(st.range(0))),
@@ -116,6 +117,11 @@ void BM_PerSampleGradients(benchmark::State& st) {
                                           });
         benchmark::DoNotOptimize(sink);
     }
+}
+
+void BM_PerSampleGradients(benchmark::State& st) {
+    const auto& m = bench_model();
+    time_gradients(st, m, bench_tokens(4, m.cfg().vocab_size), 4, seq_len);
     set_counters(st, 4, sequence_flops(m.cfg(), seq_len).gradient);
 }
 BENCHMARK(BM_PerSampleGradients)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
@@ -189,16 +195,7 @@ BENCHMARK(BM_Fixture_StagedForwardCapture)->Arg(1)->Arg(2)->Unit(benchmark::kMil
 
 void BM_Fixture_PerSampleGradients(benchmark::State& st) {
     const auto& m = fixture_model();
-    const auto toks = fixture_tokens(4);
-    const auto view = tcq::make_view(toks.data(), 4, fixture_len);
-    for (auto _ : st) {
-        float sink = 0;
-        (void)llama::per_sample_gradients(m, view, tcq::par(static_cast<int>(st.range(0))),
-                                          [&](index_t, index_t, llama::linear_kind, tcq::matrix_view<const float> g) {
-                                              sink += g(0, 0);
-                                          });
-        benchmark::DoNotOptimize(sink);
-    }
+    time_gradients(st, m, fixture_tokens(4), 4, fixture_len);
     set_fixture_counters(st, 4, sequence_flops(m.cfg(), fixture_len).gradient);
 }
 BENCHMARK(BM_Fixture_PerSampleGradients)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -17,18 +17,14 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
-#include "cmd_compare.hpp"
-#include "cmd_convert.hpp"
-#include "cmd_eval.hpp"
-#include "cmd_generate.hpp"
 #include "cmd_gptq.hpp"
 #include "cmd_pack.hpp"
-#include "cmd_quantize.hpp"
 #include "cmd_score.hpp"
 #include "cmd_select.hpp"
 #include "cmd_tacq.hpp"
 #include "cmd_tokenize.hpp"
 #include "command.hpp"
+#include "model_commands.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/version.hpp"
 #include "world.hpp"
@@ -43,11 +39,12 @@ using tcq::cli::command;
 
 /// All subcommands, in the order `tcq --help` lists them.
 std::vector<command> commands() {
-    return {tcq::cli::quantize_command(), tcq::cli::compare_command(),  tcq::cli::eval_command(),
-            tcq::cli::generate_command(), tcq::cli::convert_command(),  tcq::cli::tokenize_command(),
-            tcq::cli::gptq_command(),     tcq::cli::score_command(),    tcq::cli::select_command(),
-            tcq::cli::pack_command(),     tcq::cli::inspect_command(),  tcq::cli::unpack_command(),
-            tcq::cli::tacq_command()};
+    auto cmds = tcq::cli::model_commands();
+    for (auto c : {tcq::cli::tokenize_command(), tcq::cli::gptq_command(), tcq::cli::score_command(),
+                   tcq::cli::select_command(), tcq::cli::pack_command(), tcq::cli::inspect_command(),
+                   tcq::cli::unpack_command(), tcq::cli::tacq_command()})
+        cmds.push_back(std::move(c));
+    return cmds;
 }
 
 /// The top-level usage text.
