@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "llama/answer_spans.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/codec.hpp"
 
@@ -453,4 +454,81 @@ TEST_CASE("the codec a model gets: tokenizer.json prefixes, ids only, and what i
     // The byte vocabulary of a 259-token model.
     const auto bytes = llama::text_codec::for_model("/nowhere/model.bin", 259);
     CHECK(bytes.encode_sequence("a") == std::vector<std::int32_t>{llama::tok_bos, llama::byte_token('a')});
+}
+
+TEST_CASE("answer spans: rule and JSONL segments, flags through sampling, bad input") {
+    const std::string text = "1+2=3\n40+5=45\nend";
+    const auto segs = llama::answer_segments(text, {"=", "\n"}, "t.txt");
+    REQUIRE(segs.size() == 5);
+    CHECK(segs[0].text == "1+2=");
+    CHECK_FALSE(segs[0].answer);
+    CHECK(segs[1].text == "3\n");
+    CHECK(segs[1].answer);
+    CHECK(segs[2].text == "40+5=");
+    CHECK(segs[3].text == "45\n");
+    CHECK(segs[4].text == "end");
+    CHECK_FALSE(segs[4].answer);
+    const auto st = llama::encode_segments(codec(), segs);
+    REQUIRE(st.ids == ids_of(text));  // byte vocabulary: segment-wise encoding is the text's
+    std::string marks;
+    for (auto f : st.scored) marks += f ? 'x' : '.';
+    CHECK(marks == "....xx.....xxx...");
+    // An answer without its terminator runs to the end; a marker that never occurs is refused.
+    const auto tail = llama::answer_segments("Q: hi\nA: yes", {"A:", "\n\n"}, "g.txt");
+    REQUIRE(tail.size() == 2);
+    CHECK(tail[1].text == " yes");
+    CHECK_THROWS_WITH_AS((void)llama::answer_segments("no marker", {"=", "\n"}, "x.txt"),
+                         doctest::Contains("x.txt: the answer marker '=' does not occur"), tcq::error);
+
+    const auto pc = llama::prompt_completion_segments(
+        "{\"prompt\": \"7+1=\", \"completion\": \"8\"}\n\n{\"prompt\": \"\", \"completion\": \"ok\"}\n", "d.jsonl");
+    REQUIRE(pc.size() == 4);
+    CHECK(pc[0].text == "7+1=");
+    CHECK(pc[1].text == "8\n");
+    CHECK(pc[1].answer);
+    CHECK(pc[3].text == "ok\n");
+    CHECK_THROWS_WITH_AS((void)llama::prompt_completion_segments("{\"prompt\": 1, \"completion\": \"a\"}", "d.jsonl"),
+                         doctest::Contains("d.jsonl:1: field \"prompt\""), tcq::error);
+    CHECK_THROWS_WITH_AS((void)llama::prompt_completion_segments("{\"prompt\": \"a\"}\n{oops", "d.jsonl"),
+                         doctest::Contains("d.jsonl:1: field \"completion\""), tcq::error);
+    CHECK_THROWS_WITH_AS((void)llama::prompt_completion_segments("{\"prompt\": \"a\", \"completion\": \"b\"}\n{oops", "d.jsonl"),
+                         doctest::Contains("d.jsonl:2: not a JSON record"), tcq::error);
+    CHECK_THROWS_WITH_AS((void)llama::prompt_completion_segments("\n \n", "e.jsonl"), doctest::Contains("e.jsonl: no JSONL record"),
+                         tcq::error);
+
+    // Windows carry their ids' flags (the BOS is never scored), drawn at the same offsets.
+    std::string lines;
+    for (int i = 0; i < 60; ++i) lines += std::to_string(100 + i) + "+" + std::to_string(i) + "=" + std::to_string(100 + 2 * i) + "\n";
+    const auto stream = llama::encode_segments(codec(), llama::answer_segments(lines, {"=", "\n"}, "a.txt"));
+    const auto& pre = codec().prefix();
+    const auto plain = llama::id_sample_windows(pre, stream.ids, 4, 5, "a.txt", 64);
+    const auto marked = llama::id_sample_windows(pre, stream.ids, 4, 5, "a.txt", 64, stream.scored);
+    CHECK(plain.tokens == marked.tokens);
+    REQUIRE(marked.scored.size() == marked.tokens.size());
+    CHECK(plain.scored.empty());
+    for (index_t r = 0; r < marked.count; ++r) {
+        CHECK(marked.scored[static_cast<std::size_t>(r * 64)] == 0);
+        // After the window's first newline the state is known: flagged from
+        // the byte after '=' through the next '\n'.
+        bool known = false, in_answer = false;
+        index_t checked = 0;
+        for (index_t t = 1; t < 64; ++t) {
+            const auto tok = marked.row(r)[static_cast<std::size_t>(t)];
+            const bool f = marked.scored[static_cast<std::size_t>(r * 64 + t)] != 0;
+            if (known) {
+                CHECK(f == in_answer);
+                ++checked;
+            }
+            if (tok == llama::byte_token('=')) in_answer = true;
+            if (tok == llama::byte_token('\n')) {
+                known = true;
+                in_answer = false;
+            }
+        }
+        CHECK(checked > 40);
+    }
+    CHECK(llama::scored_targets(marked) > 0);
+    const std::vector<llama::id_stream> mixed{stream, {stream.ids, {}}};
+    CHECK_THROWS_WITH_AS((void)llama::id_sample_mix(pre, std::span<const llama::id_stream>(mixed), 4, 1, 64),
+                         doctest::Contains("calibration text 1 has no answer spans"), tcq::error);
 }

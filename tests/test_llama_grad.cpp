@@ -14,6 +14,7 @@
 
 #include "llama/adapter.hpp"
 #include "llama/decode.hpp"
+#include "tcq/pipeline/pipeline.hpp"
 
 #include "llama_test_util.hpp"
 #include "sanitized_build.hpp"
@@ -250,4 +251,136 @@ TEST_CASE("an active sliding window shorter than the sequence is refused") {
     const auto ok = random_tokens(10, 41, 1), bad = random_tokens(11, 41, 1);
     CHECK(std::isfinite(loss_of(m, ok)));
     CHECK_THROWS_WITH_AS((void)loss_of(m, bad), doctest::Contains("sliding_window = 10"), tcq::error);
+}
+
+TEST_CASE("answer-span loss: the mean over the scored targets, and its gradient") {
+    const auto cfg = features()[0].cfg;
+    const auto m = llama::random_model(cfg, 31, 0.3f);
+    const index_t T = 17;
+    const auto toks = random_tokens(T, cfg.vocab_size, 77);
+    const auto view = tcq::make_view(toks.data(), 1, T);
+    using grads = std::vector<RowMatrixXf>;  // layer-major, 7 kinds each
+    auto run = [&](const std::vector<std::uint8_t>* flags, index_t len, double* loss) {
+        grads g(static_cast<std::size_t>(2 * 7));
+        const auto tv = tcq::make_view(toks.data(), 1, len);
+        const auto l = llama::per_sample_gradients(
+            m, tv, tcq::seq(),
+            [&](index_t, index_t layer, linear_kind k, tcq::matrix_view<const float> d) {
+                g[static_cast<std::size_t>(layer * 7 + static_cast<index_t>(k))] = tcq::as_eigen(d);
+            },
+            flags ? tcq::make_view(flags->data(), 1, len) : tcq::matrix_view<const std::uint8_t>{});
+        if (loss) *loss = l[0];
+        return g;
+    };
+    double plain = 0, all_flags = 0;
+    const auto g_plain = run(nullptr, T, &plain);
+    const std::vector<std::uint8_t> ones(static_cast<std::size_t>(T), 1);
+    const auto g_ones = run(&ones, T, &all_flags);
+    CHECK(plain == all_flags);  // every target scored: bit-identical to the plain loss
+    for (std::size_t i = 0; i < g_plain.size(); ++i) CHECK(same_bits(g_plain[i], g_ones[i]));
+
+    // Targets 6 and 12 only. The model is causal, so the loss of target p is
+    // p·L(prefix p+1) − (p−1)·L(prefix p), and likewise its gradient.
+    std::vector<std::uint8_t> two(static_cast<std::size_t>(T), 0);
+    two[6] = two[12] = 1;
+    double masked = 0;
+    const auto g_two = run(&two, T, &masked);
+    auto token_term = [&](index_t p, double* lp) {
+        double a = 0, b = 0;
+        const auto ga = run(nullptr, p + 1, &a), gb = run(nullptr, p, &b);
+        *lp = static_cast<double>(p) * a - static_cast<double>(p - 1) * b;
+        grads out(ga.size());
+        for (std::size_t i = 0; i < ga.size(); ++i)
+            out[i] = static_cast<float>(p) * ga[i] - static_cast<float>(p - 1) * gb[i];
+        return out;
+    };
+    double l6 = 0, l12 = 0;
+    const auto t6 = token_term(6, &l6), t12 = token_term(12, &l12);
+    CHECK(masked == doctest::Approx((l6 + l12) / 2).epsilon(1e-5));
+    for (std::size_t i = 0; i < g_two.size(); ++i) {
+        const RowMatrixXf want = 0.5f * (t6[i] + t12[i]);
+        CHECK((g_two[i] - want).cwiseAbs().maxCoeff() <= 1e-4f * (1.0f + want.cwiseAbs().maxCoeff()));
+    }
+    // The flags are not all equal to the plain loss's (the test can fail).
+    CHECK(std::abs(masked - plain) > 1e-6);
+
+    // No scored target: loss 0 and zero gradients; a wrong flag shape is refused.
+    const std::vector<std::uint8_t> none(static_cast<std::size_t>(T), 0);
+    double zero = 1;
+    for (const auto& g : run(&none, T, &zero)) CHECK(g.cwiseAbs().maxCoeff() == 0.0f);
+    CHECK(zero == 0.0);
+    CHECK_THROWS_WITH_AS((void)llama::per_sample_gradients(m, view, tcq::seq(), {}, tcq::make_view(ones.data(), 1, T - 1)),
+                         doctest::Contains("scored flags are 1x16"), tcq::error);
+}
+
+TEST_CASE("the adapter's answer gradients use its flags; without flags they are refused") {
+    const auto cfg = features()[0].cfg;
+    auto m = llama::random_model(cfg, 32, 0.3f);
+    const index_t N = 3, T = 15;
+    std::vector<std::int32_t> toks;
+    for (unsigned s = 0; s < N; ++s) {
+        const auto t = random_tokens(T, cfg.vocab_size, 90 + s);
+        toks.insert(toks.end(), t.begin(), t.end());
+    }
+    std::vector<std::uint8_t> flags(toks.size(), 0);
+    for (std::size_t i = 4; i < flags.size(); i += 5) flags[i] = 1;
+    const auto batch = tcq::make_view(toks.data(), N, T);
+    const auto fv = tcq::make_view(flags.data(), N, T);
+    llama::adapter plain(m, batch, tcq::seq());
+    CHECK_FALSE(plain.has_answer_spans());
+    CHECK_THROWS_WITH_AS(plain.answer_gradients({}), doctest::Contains("no answer spans"), tcq::error);
+    llama::adapter marked(m, batch, tcq::seq(), false, nullptr, fv);
+    REQUIRE(marked.has_answer_spans());
+    std::vector<RowMatrixXf> a, b;
+    marked.answer_gradients([&](index_t, index_t, tcq::matrix_view<const float> d) { a.push_back(tcq::as_eigen(d)); });
+    (void)llama::per_sample_gradients(m, batch, tcq::seq(),
+                                      [&](index_t, index_t, linear_kind, tcq::matrix_view<const float> d) { b.push_back(tcq::as_eigen(d)); },
+                                      fv);
+    REQUIRE(a.size() == b.size());
+    REQUIRE(a.size() == static_cast<std::size_t>(N * 2 * 7));
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i], b[i]));
+    CHECK_THROWS_WITH_AS(llama::adapter(m, batch, tcq::seq(), false, nullptr, tcq::make_view(flags.data(), N, T - 1)),
+                         doctest::Contains("answer flags are 3x14"), tcq::error);
+}
+
+TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ is unchanged by it") {
+    const auto cfg = features()[0].cfg;
+    const auto m0 = llama::random_model(cfg, 33, 0.3f);
+    const index_t N = 4, T = 15;
+    std::vector<std::int32_t> toks;
+    for (unsigned s = 0; s < N; ++s) {
+        const auto t = random_tokens(T, cfg.vocab_size, 60 + s);
+        toks.insert(toks.end(), t.begin(), t.end());
+    }
+    std::vector<std::uint8_t> flags(toks.size(), 0);
+    for (std::size_t i = 3; i < flags.size(); i += 4) flags[i] = 1;
+    const auto batch = tcq::make_view(toks.data(), N, T);
+    auto opts = [](tcq::loss_tokens loss) {
+        tcq::pipeline_options o;
+        o.gptq.grid.bits = 2;
+        o.outliers = tcq::budget::of_ratio(0.02);
+        o.loss = loss;
+        o.pol = tcq::seq();
+        return o;
+    };
+    auto m = m0;
+    llama::adapter ad(m, batch, tcq::seq(), true, nullptr, tcq::make_view(flags.data(), N, T));
+    tcq::pipeline pipe(ad);
+    const auto all1 = pipe.run(opts(tcq::loss_tokens::all));
+    const auto ans = pipe.run(opts(tcq::loss_tokens::answer));
+    const auto all2 = pipe.run(opts(tcq::loss_tokens::all));
+    REQUIRE(all1.layers.size() == ans.layers.size());
+    bool masks_differ = false;
+    for (std::size_t i = 0; i < all1.layers.size(); ++i) {
+        CHECK(all1.layers[i].kept == all2.layers[i].kept);
+        CHECK(all1.layers[i].values == all2.layers[i].values);
+        masks_differ |= !(all1.layers[i].kept == ans.layers[i].kept);
+    }
+    CHECK(masks_differ);
+    CHECK(all1.kept == ans.kept);  // same budget, other weights
+
+    auto m2 = m0;
+    llama::adapter unmarked(m2, batch, tcq::seq(), true);
+    tcq::pipeline p2(unmarked);
+    CHECK_THROWS_WITH_AS((void)p2.run(opts(tcq::loss_tokens::answer)), doctest::Contains("mark no answer spans"), tcq::error);
 }

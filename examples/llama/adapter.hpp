@@ -23,12 +23,18 @@ public:
     /// `calib` is count × length tokens, row-major; kept by reference. With
     /// `originals`, the checkpoint `m` was loaded from (kept open, mapped),
     /// the pipeline re-reads original weights from it instead of copying them.
+    /// `scored` (the shape of `calib`, or empty) marks the answer-span targets
+    /// (answer_spans.hpp); kept by reference.
     adapter(model& m, tcq::matrix_view<const std::int32_t> calib, const tcq::exec_policy& pol,
-            bool true_sequential = false, const tcq::safetensors::directory* originals = nullptr)
-        : m_(m), calib_(calib), pol_(pol), true_seq_(true_sequential), originals_(originals) {
+            bool true_sequential = false, const tcq::safetensors::directory* originals = nullptr,
+            tcq::matrix_view<const std::uint8_t> scored = {})
+        : m_(m), calib_(calib), pol_(pol), true_seq_(true_sequential), originals_(originals), scored_(scored) {
         tcq::require(calib.rows() > 0 && calib.cols() >= 2, "llama::adapter: calibration batch of ", calib.rows(),
                      " sequences of ", calib.cols(), " tokens is too small");
         check_tokens(m, calib, 2, "llama::adapter: calibration");
+        tcq::require(scored.size() == 0 || (scored.rows() == calib.rows() && scored.cols() == calib.cols()),
+                     "llama::adapter: answer flags are ", scored.rows(), "x", scored.cols(), ", calibration ",
+                     calib.rows(), "x", calib.cols());
     }
 
     std::vector<tcq::linear_layer> linears() override {
@@ -64,10 +70,12 @@ public:
         stager_.reset();
     }
 
-    void gradients(const tcq::gradient_sink& sink) override {
-        per_sample_gradients(m_, calib_, pol_, [&](index_t s, index_t layer, linear_kind k, tcq::matrix_view<const float> dW) {
-            sink(s, index_of(layer, k), dW);
-        });
+    void gradients(const tcq::gradient_sink& sink) override { gradients_of(sink, {}); }
+
+    [[nodiscard]] bool has_answer_spans() const override { return scored_.size() > 0; }
+    void answer_gradients(const tcq::gradient_sink& sink) override {
+        tcq::require(has_answer_spans(), "llama::adapter: the calibration batch marks no answer spans");
+        gradients_of(sink, scored_);
     }
 
     [[nodiscard]] bool reloads_originals() const override { return originals_ != nullptr; }
@@ -83,6 +91,12 @@ private:
     [[nodiscard]] index_t stage_of(index_t layer, linear_kind k) const {
         return true_seq_ ? layer * 4 + static_cast<index_t>(group_of(k)) : layer;
     }
+    void gradients_of(const tcq::gradient_sink& sink, tcq::matrix_view<const std::uint8_t> scored) {
+        per_sample_gradients(
+            m_, calib_, pol_,
+            [&](index_t s, index_t layer, linear_kind k, tcq::matrix_view<const float> dW) { sink(s, index_of(layer, k), dW); },
+            scored);
+    }
     [[nodiscard]] index_t layer_of(index_t stage) const { return true_seq_ ? stage / 4 : stage; }
     [[nodiscard]] static linear_group group_at(index_t stage) { return static_cast<linear_group>(stage % 4); }
     [[nodiscard]] static index_t index_of(index_t layer, linear_kind k) {
@@ -94,6 +108,7 @@ private:
     tcq::exec_policy pol_;
     bool true_seq_;
     const tcq::safetensors::directory* originals_;
+    tcq::matrix_view<const std::uint8_t> scored_;
     hidden_states h_;
     std::optional<block_stager> stager_;
 };

@@ -50,8 +50,8 @@ inline void qk_norm_backward(RowMatrixXf& raw, std::span<const float> g, const s
 /// Loss of one sequence into w.loss; the gradients of block l are written
 /// into `grads_of(l)` (a block_grads&), last block first.
 template <class GradsOf, class Emit>
-void sequence_gradient(const model& m, std::span<const std::int32_t> tokens, gradient_workspace& w, GradsOf&& grads_of,
-                       Emit&& emit) {
+void sequence_gradient(const model& m, std::span<const std::int32_t> tokens, std::span<const std::uint8_t> scored,
+                       gradient_workspace& w, GradsOf&& grads_of, Emit&& emit) {
     const config& c = m.cfg();
     const index_t T = static_cast<index_t>(tokens.size()), L = c.n_layers, hd = c.head_dim;
     w.inputs.resize(static_cast<std::size_t>(L));
@@ -62,7 +62,7 @@ void sequence_gradient(const model& m, std::span<const std::int32_t> tokens, gra
         run_block(m, l, w.x, T, w.tape, false);
     }
     run_head(m, w.x, w.head);
-    w.loss = ops::next_token_loss(w.head.logits, tokens, &w.dlogits);
+    w.loss = ops::next_token_loss(w.head.logits, tokens, &w.dlogits, scored);
 
     ops::ensure(w.dxn, T, c.dim);
     w.dxn.noalias() = w.dlogits * m.classifier();
@@ -130,10 +130,19 @@ inline constexpr std::size_t max_pending_blocks = 2;
 /// to the sink as soon as that block's backward is done, so memory is one
 /// workspace and at most `max_pending_blocks` block gradients per thread, not
 /// the whole model's gradient. Values and the per-layer order do not depend on
-/// the thread count. Returns L_s.
+/// the thread count. With `scored` (the shape of `tokens`; empty: every
+/// token), L_s averages over the scored targets only (ops::next_token_loss).
+/// Returns L_s.
 inline std::vector<double> per_sample_gradients(const model& m, tcq::matrix_view<const std::int32_t> tokens,
-                                                const tcq::exec_policy& pol, const gradient_sink& sink) {
+                                                const tcq::exec_policy& pol, const gradient_sink& sink,
+                                                tcq::matrix_view<const std::uint8_t> scored = {}) {
     check_tokens(m, tokens, 2, "per_sample_gradients");
+    tcq::require(scored.size() == 0 || (scored.rows() == tokens.rows() && scored.cols() == tokens.cols()),
+                 "per_sample_gradients: scored flags are ", scored.rows(), "x", scored.cols(), ", tokens ",
+                 tokens.rows(), "x", tokens.cols());
+    auto flags = [&](index_t s) {
+        return scored.size() == 0 ? std::span<const std::uint8_t>() : scored.row_span(s);
+    };
     const index_t N = tokens.rows(), L = m.cfg().n_layers;
     std::vector<double> loss(static_cast<std::size_t>(N));
     auto deliver = [&](index_t s, index_t l, const block_grads& g) {
@@ -149,7 +158,7 @@ inline std::vector<double> per_sample_gradients(const model& m, tcq::matrix_view
         block_grads g;
         for (index_t s = 0; s < N; ++s) {
             detail::sequence_gradient(
-                m, tokens.row_span(s), w, [&](index_t) -> block_grads& { return g; },
+                m, tokens.row_span(s), flags(s), w, [&](index_t) -> block_grads& { return g; },
                 [&](index_t l) { deliver(s, l, g); });
             loss[static_cast<std::size_t>(s)] = w.loss;
         }
@@ -175,7 +184,7 @@ inline std::vector<double> per_sample_gradients(const model& m, tcq::matrix_view
             for (index_t s = t; s < N; s += T) {
                 block_grads g;
                 detail::sequence_gradient(
-                    m, tokens.row_span(s), w, [&](index_t) -> block_grads& { return g; },
+                    m, tokens.row_span(s), flags(s), w, [&](index_t) -> block_grads& { return g; },
                     [&](index_t l) {
                         std::unique_lock lk(mu);
                         cv.wait(lk, [&] { return stop || queue[static_cast<std::size_t>(t)].size() < max_pending_blocks; });

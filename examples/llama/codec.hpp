@@ -150,42 +150,76 @@ inline void fill_id_window(std::span<const std::int32_t> prefix, std::span<const
     return b;
 }
 
+/// A calibration stream: ids and, when answer spans are marked, one flag per
+/// id (answer_spans.hpp); `scored` empty: none marked.
+struct id_stream {
+    std::vector<std::int32_t> ids;
+    std::vector<std::uint8_t> scored;
+};
+
 /// `n` calibration windows of prefix + (length − |prefix|) ids at offsets
 /// `std::mt19937_64(seed)() % (|ids| − s + 1)`, drawn in order (portable: no
 /// std distribution). For the byte vocabulary this is exactly sample_windows.
+/// With `scored` (one flag per id), the windows carry the flags of their ids
+/// (the prefix is never scored).
 [[nodiscard]] inline token_batch id_sample_windows(std::span<const std::int32_t> prefix,
                                                    std::span<const std::int32_t> ids, index_t n, std::uint64_t seed,
-                                                   std::string_view what, index_t length) {
+                                                   std::string_view what, index_t length,
+                                                   std::span<const std::uint8_t> scored = {}) {
     const auto np = static_cast<index_t>(prefix.size());
     tcq::require(n >= 0 && length >= np + 1, what, ": bad sample request (", n, " windows of ", length, ")");
     const auto span = static_cast<std::size_t>(length - np);
     tcq::require(ids.size() >= span, what, ": ", ids.size(), " tokens is shorter than one window of ", span,
                  " tokens");
+    tcq::require(scored.empty() || scored.size() == ids.size(), what, ": ", scored.size(), " answer flags for ",
+                 ids.size(), " ids");
     std::mt19937_64 rng(seed);
     const std::uint64_t positions = ids.size() - span + 1;
     token_batch b(n, length);
-    for (index_t i = 0; i < n; ++i) fill_id_window(prefix, ids, static_cast<std::size_t>(rng() % positions), b.row(i));
+    if (!scored.empty()) b.scored.assign(static_cast<std::size_t>(n * length), 0);
+    for (index_t i = 0; i < n; ++i) {
+        const auto off = static_cast<std::size_t>(rng() % positions);
+        fill_id_window(prefix, ids, off, b.row(i));
+        if (!scored.empty())
+            std::copy_n(scored.begin() + static_cast<std::ptrdiff_t>(off), span,
+                        b.scored.begin() + static_cast<std::ptrdiff_t>(i * length + np));
+    }
     return b;
 }
 
 /// The calibration mix of sample_mix on id streams: text f gets n/F windows
 /// (the first n mod F one more), drawn with seed + f, grouped in text order.
-[[nodiscard]] inline token_batch id_sample_mix(std::span<const std::int32_t> prefix,
-                                               std::span<const std::vector<std::int32_t>> texts, index_t n,
-                                               std::uint64_t seed, index_t length) {
+/// Answer flags are kept when every stream has them; a mix of marked and
+/// unmarked streams is an error (an unmarked text has no answer to score).
+[[nodiscard]] inline token_batch id_sample_mix(std::span<const std::int32_t> prefix, std::span<const id_stream> texts,
+                                               index_t n, std::uint64_t seed, index_t length) {
     tcq::require(!texts.empty(), "calibration: no texts");
     const auto nf = static_cast<index_t>(texts.size());
+    const bool marked = !texts[0].scored.empty();
     token_batch out(n, length);
+    if (marked) out.scored.assign(static_cast<std::size_t>(n * length), 0);
     index_t row = 0;
     for (index_t f = 0; f < nf; ++f) {
+        const auto& t = texts[static_cast<std::size_t>(f)];
+        tcq::require(t.scored.empty() != marked, "calibration text ", f, (marked ? " has no" : " has"),
+                     " answer spans, unlike calibration text 0: mark all texts or none");
         const index_t share = n / nf + (f < n % nf ? 1 : 0);
-        const auto part = id_sample_windows(prefix, texts[static_cast<std::size_t>(f)], share,
-                                            seed + static_cast<std::uint64_t>(f),
-                                            "calibration text " + std::to_string(f), length);
+        const auto part = id_sample_windows(prefix, t.ids, share, seed + static_cast<std::uint64_t>(f),
+                                            "calibration text " + std::to_string(f), length, t.scored);
         std::copy(part.tokens.begin(), part.tokens.end(), out.tokens.begin() + row * length);
+        if (marked) std::copy(part.scored.begin(), part.scored.end(), out.scored.begin() + row * length);
         row += share;
     }
     return out;
+}
+
+/// id_sample_mix of unmarked id streams.
+[[nodiscard]] inline token_batch id_sample_mix(std::span<const std::int32_t> prefix,
+                                               std::span<const std::vector<std::int32_t>> texts, index_t n,
+                                               std::uint64_t seed, index_t length) {
+    std::vector<id_stream> s;
+    for (const auto& t : texts) s.push_back({t, {}});
+    return id_sample_mix(prefix, std::span<const id_stream>(s), n, seed, length);
 }
 
 /// Tokens decoded per `a+b=c` answer, at most.

@@ -156,14 +156,29 @@ inline void linear(cref x, const RowMatrixXf& w, const rowvec& bias, mref y) {
 
 /// Mean next-token cross-entropy of logits rows 0..T−2 against tokens 1..T−1
 /// (double). With `dlogits`: (softmax − onehot)/(T−1), last row 0.
-inline double next_token_loss(cref logits, std::span<const std::int32_t> tokens, RowMatrixXf* dlogits) {
+/// With `scored` (T flags, one per token; empty: all): the mean runs over the
+/// targets t with scored[t] != 0 only (answer-span loss, docs/algorithms.md
+/// §1 step 2); the other rows of `dlogits` are 0. No scored target: loss 0 and
+/// a zero gradient (the sample adds nothing to Σ|g|).
+inline double next_token_loss(cref logits, std::span<const std::int32_t> tokens, RowMatrixXf* dlogits,
+                              std::span<const std::uint8_t> scored = {}) {
     const index_t T = static_cast<index_t>(tokens.size()), P = T - 1;
+    tcq::require(scored.empty() || scored.size() == tokens.size(), "next_token_loss: ", scored.size(),
+                 " scored flags for ", T, " tokens");
+    auto counts = [&](index_t t) { return scored.empty() || scored[static_cast<std::size_t>(t + 1)] != 0; };
+    index_t n = 0;
+    for (index_t t = 0; t < P; ++t) n += counts(t) ? 1 : 0;
     double sum = 0;
     if (dlogits) {
         ensure(*dlogits, T, logits.cols());
         dlogits->row(T - 1).setZero();
     }
+    const float inv = n > 0 ? 1.0f / static_cast<float>(n) : 0.0f;
     for (index_t t = 0; t < P; ++t) {
+        if (!counts(t)) {
+            if (dlogits) dlogits->row(t).setZero();
+            continue;
+        }
         const auto row = logits.row(t).array();
         const float mx = row.maxCoeff();
         const float lse = mx + std::log((row - mx).exp().sum());
@@ -171,11 +186,11 @@ inline double next_token_loss(cref logits, std::span<const std::int32_t> tokens,
         sum += static_cast<double>(lse) - static_cast<double>(row(y));
         if (dlogits) {
             auto d = dlogits->row(t).array();
-            d = (row - lse).exp() * (1.0f / static_cast<float>(P));
-            d(y) -= 1.0f / static_cast<float>(P);
+            d = (row - lse).exp() * inv;
+            d(y) -= inv;
         }
     }
-    return sum / static_cast<double>(P);
+    return n > 0 ? sum / static_cast<double>(n) : 0.0;
 }
 
 }  // namespace llama::ops

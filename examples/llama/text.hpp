@@ -49,6 +49,13 @@ struct token_batch {
     [[nodiscard]] tcq::matrix_view<const std::int32_t> view() const {
         return tcq::make_view(tokens.data(), count, length);
     }
+    /// One flag per token when answer spans are marked (1: a target the
+    /// answer-span loss scores; answer_spans.hpp); empty: none marked.
+    std::vector<std::uint8_t> scored;
+    [[nodiscard]] tcq::matrix_view<const std::uint8_t> scored_view() const {
+        if (scored.empty()) return {};
+        return tcq::make_view(scored.data(), count, length);
+    }
 };
 
 /// Reads a whole text file; throws tcq::error naming the path.

@@ -27,7 +27,11 @@ the paired difference of each method from --baseline with its 95% CI.
 Gradients and contrasts are computed once per draw and shared by the methods.
 
 options:
-  --methods LIST        comma-separated methods (default rtn,gptq,spqr,tacq)
+  --methods LIST        comma-separated methods (default rtn,gptq,spqr,tacq);
+                        NAME:answer scores with the answer-span loss
+                        (--answer-after or a *.jsonl --calib); NAME@matrix
+                        or NAME@row splits the 16-bit budget evenly per
+                        matrix or row (e.g. tacq:answer@matrix)
   --bits LIST           comma-separated bit widths (default 2,3)
   --seeds LIST          calibration seeds, e.g. 0-9 or 0,2,5 (instead of --seed)
   --baseline NAME       method the paired section subtracts (default gptq)
@@ -86,22 +90,16 @@ inline int run_compare(const arguments& a) {
             throw usage_error(std::string("option '--seeds': ") + e.what());
         }
     }
-    std::vector<quant_method> methods;
-    for (const auto& s : compare_impl::split_list(a.get("methods").value_or("rtn,gptq,spqr,tacq"))) {
-        try {
-            methods.push_back(parse_quant_method(s));
-        } catch (const error& e) {
-            throw usage_error(std::string("option '--methods': ") + e.what());
-        }
-    }
+    std::vector<method_spec> methods;
+    for (const auto& s : compare_impl::split_list(a.get("methods").value_or("rtn,gptq,spqr,tacq")))
+        methods.push_back(parse_method_spec(s, "methods"));
     std::vector<int> bit_list;
     for (const auto& s : compare_impl::split_list(a.get("bits").value_or("2,3")))
         bit_list.push_back(static_cast<int>(arguments::parse_integer("bits", s, 1, 8)));
-    const auto baseline = parse_quant_method(a.get("baseline").value_or("gptq"));
+    const auto baseline = parse_method_spec(a.get("baseline").value_or("gptq"), "baseline");
     bool have_baseline = false;
-    for (auto m : methods) have_baseline |= m == baseline;
-    if (a.has("baseline") && !have_baseline)
-        throw usage_error("--baseline " + std::string(to_string(baseline)) + " is not among --methods");
+    for (const auto& m : methods) have_baseline |= m.key() == baseline.key();
+    if (a.has("baseline") && !have_baseline) throw usage_error("--baseline " + baseline.key() + " is not among --methods");
     const auto json = a.get("json");
     if (json) check_writable(*json, "--json");
     const auto task_args = a.all("task");
@@ -138,7 +136,7 @@ inline int run_compare(const arguments& a) {
     auto save = [&] {
         if (json)
             write_atomically(*json, "--json '" + *json + "'", [&](std::ostream& f) {
-                f << cmp.json(have_baseline ? std::optional<std::string_view>(to_string(baseline)) : std::nullopt);
+                f << cmp.json(have_baseline ? std::optional<std::string_view>(baseline.key()) : std::nullopt);
             });
     };
     if (!quiet) std::fprintf(stderr, "[compare] %zu seed(s); evaluating the unquantized model\n", seeds.size());
@@ -149,13 +147,13 @@ inline int run_compare(const arguments& a) {
         // One pipeline per draw: gradients and contrasts are cached within it.
         m = base.model;
         const auto calib = calibration(a, base, streams, seed);
-        llama::adapter ad(m, calib.view(), pol, true_sequential(a));
+        llama::adapter ad(m, calib.view(), pol, true_sequential(a), nullptr, calib.scored_view());
         pipeline pipe(ad);
         for (int bits : bit_list)
-            for (auto method : methods) {
+            for (const auto& method : methods) {
                 if (!quiet)
                     std::fprintf(stderr, "[compare] seed %llu: %s at %d bits, %lld calibration windows\n",
-                                 static_cast<unsigned long long>(seed), std::string(display_name(method)).c_str(), bits,
+                                 static_cast<unsigned long long>(seed), method.display().c_str(), bits,
                                  static_cast<long long>(calib.count));
                 const auto r = pipe.run(quant_options(a, method, bits, pol));
                 char label[64];
@@ -164,7 +162,7 @@ inline int run_compare(const arguments& a) {
                 // Cached phases count in every run that uses them: the time one run alone costs.
                 const double secs =
                     r.seconds_gradients + r.seconds_contrast + r.seconds_scores + r.seconds_select + r.seconds_final;
-                cmp.add({std::string(to_string(method)), std::string(display_name(method)), bits, label, seed,
+                cmp.add({method.key(), method.display(), bits, label, seed,
                          r.bits.per_weight(), secs, compare_impl::evaluate(m, base.codec, tasks, problems, pol)});
                 say(cmp.runs().back());
             }
@@ -172,7 +170,7 @@ inline int run_compare(const arguments& a) {
     }
     std::printf("%s", cmp.summary_markdown().c_str());
     if (have_baseline && methods.size() > 1)
-        std::printf("\n%s", cmp.paired_markdown(to_string(baseline), display_name(baseline)).c_str());
+        std::printf("\n%s", cmp.paired_markdown(baseline.key(), baseline.display()).c_str());
     std::fflush(stdout);
     return 0;
 }

@@ -39,7 +39,10 @@ the windows; the file rank 0 writes is byte-identical for any N (same
 options:
   -o, --output FILE     tcq file to write (required; checked before any work)
   --method NAME         rtn, gptq, tacq, spqr, magnitude, fisher, grad_delta,
-                        wanda, random (default tacq)
+                        wanda, random (default tacq); NAME:answer (e.g.
+                        tacq:answer) scores with the answer-span loss;
+                        NAME@matrix, NAME@row split the budget evenly per
+                        matrix or row
   --bits B              base bit width: 2, 3, 4 or 8 (default 3)
   --save-hf DIR         also write the dequantized model as an HF checkpoint
   --save-dtype T        its dtype: bf16 (default), fp16 or fp32
@@ -68,6 +71,8 @@ inline safetensors::dtype save_dtype_of(const arguments& a) {
 inline llama::token_batch rows_of(const llama::token_batch& all, index_t s0, index_t s1) {
     llama::token_batch out(s1 - s0, all.length);
     for (index_t s = s0; s < s1; ++s) std::copy(all.row(s).begin(), all.row(s).end(), out.row(s - s0).begin());
+    if (!all.scored.empty())
+        out.scored.assign(all.scored.begin() + s0 * all.length, all.scored.begin() + s1 * all.length);
     return out;
 }
 
@@ -123,6 +128,7 @@ inline int run_quantize(const arguments& a) {
         for (const auto& f : a.all("calib")) calib_text += " " + f;
         for (const auto& f : a.all("calib-ids")) calib_text += " " + f;
         calib_text += ", seed " + std::to_string(seed_of(a));
+        if (o.loss == loss_tokens::answer) calib_text += ", answer-span loss";
         if (chunk > 0) calib_text += ", chunks of " + std::to_string(chunk);
 #ifdef TCQ_CLI_MPI
         if (world()) {
@@ -140,7 +146,8 @@ inline int run_quantize(const arguments& a) {
 #ifdef TCQ_CLI_MPI
         if (dp) o.dist = &*dp;
 #endif
-        llama::adapter ad(lm->model, calib.view(), pol, true_sequential(a), originals ? &*originals : nullptr);
+        llama::adapter ad(lm->model, calib.view(), pol, true_sequential(a), originals ? &*originals : nullptr,
+                          calib.scored_view());
         pipeline pipe(ad);
         r = pipe.run(o);
     };

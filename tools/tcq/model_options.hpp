@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "llama/answer_spans.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/codec.hpp"
 #include "llama/tcq_file.hpp"
@@ -55,13 +56,52 @@ inline loaded_model load_model(const arguments& a, const exec_policy& pol) {
     return {std::move(m), std::move(codec)};
 }
 
-/// The --calib texts and --calib-ids files as id streams, one per file.
-inline std::vector<std::vector<std::int32_t>> calibration_streams(const arguments& a, const loaded_model& lm) {
-    std::vector<std::vector<std::int32_t>> out;
-    for (const auto& f : a.all("calib")) out.push_back(lm.codec.encode(llama::read_text(f)));
+/// C escapes \n, \t, \r and \\ of a marker typed on the command line.
+inline std::string unescape(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        const char c = s[++i];
+        out += c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
+    }
+    return out;
+}
+
+/// --answer-after M [--answer-until U]: the answer-span rule, if given.
+inline std::optional<llama::answer_rule> answer_rule_of(const arguments& a) {
+    const auto after = a.get("answer-after");
+    if (!after) {
+        if (a.has("answer-until")) throw usage_error("option '--answer-until' needs --answer-after");
+        return std::nullopt;
+    }
+    llama::answer_rule r{unescape(*after), unescape(a.get("answer-until").value_or("\\n"))};
+    if (r.after.empty() || r.until.empty()) throw usage_error("options '--answer-after' and '--answer-until' must not be empty");
+    return r;
+}
+
+/// The --calib texts and --calib-ids files as id streams, one per file. A
+/// *.jsonl --calib holds prompt/completion records; with --answer-after the
+/// texts are marked by that rule (answer_spans.hpp).
+inline std::vector<llama::id_stream> calibration_streams(const arguments& a, const loaded_model& lm) {
+    std::vector<llama::id_stream> out;
+    const auto rule = answer_rule_of(a);
+    for (const auto& f : a.all("calib")) {
+        const auto text = llama::read_text(f);
+        if (std::filesystem::path(f).extension() == ".jsonl") {
+            if (rule) throw usage_error("--calib " + f + " is JSONL (its completions are the answers); drop --answer-after");
+            out.push_back(llama::encode_segments(lm.codec, llama::prompt_completion_segments(text, f)));
+        } else if (rule) {
+            out.push_back(llama::encode_segments(lm.codec, llama::answer_segments(text, *rule, f)));
+        } else {
+            out.push_back({lm.codec.encode(text), {}});
+        }
+    }
     for (const auto& f : a.all("calib-ids")) {
-        std::vector<std::int32_t> joined;
-        for (auto& line : read_calib_ids(f, lm.model.cfg().vocab_size)) joined.insert(joined.end(), line.begin(), line.end());
+        llama::id_stream joined;
+        for (auto& line : read_calib_ids(f, lm.model.cfg().vocab_size)) joined.ids.insert(joined.ids.end(), line.begin(), line.end());
         out.push_back(std::move(joined));
     }
     if (out.empty()) throw usage_error("give at least one --calib FILE or --calib-ids FILE");
@@ -76,10 +116,70 @@ inline index_t seq_len_of(const arguments& a, const llama::model& m) {
 }
 
 /// Draw `seed`: --samples windows of --seq-len tokens, an equal share per stream.
+/// With answer spans, a draw in which no window holds an answer token is an error.
 inline llama::token_batch calibration(const arguments& a, const loaded_model& lm,
-                                      const std::vector<std::vector<std::int32_t>>& streams, std::uint64_t seed) {
+                                      const std::vector<llama::id_stream>& streams, std::uint64_t seed) {
     const auto n = a.integer("samples", 128, 1, 1 << 20);
-    return llama::id_sample_mix(lm.codec.prefix(), streams, n, seed, seq_len_of(a, lm.model));
+    auto b = llama::id_sample_mix(lm.codec.prefix(), std::span<const llama::id_stream>(streams), n, seed,
+                                  seq_len_of(a, lm.model));
+    require(b.scored.empty() || llama::scored_targets(b) > 0, "calibration seed ", seed, ": none of the ", b.count,
+            " windows holds an answer token");
+    return b;
+}
+
+/// A method with the targets its gradients score and where its top-k
+/// applies: NAME[:answer][@matrix|@row]. ":answer": the answer-span loss
+/// (needs marked calibration data); "@matrix", "@row": the 16-bit budget
+/// split evenly per matrix or per row instead of one global top-k.
+struct method_spec {
+    quant_method method = quant_method::tacq;
+    loss_tokens loss = loss_tokens::all;
+    select_scope scope = select_scope::global;
+    [[nodiscard]] std::string key() const {
+        return std::string(to_string(method)) + (loss == loss_tokens::answer ? ":answer" : "") +
+               (scope == select_scope::per_matrix ? "@matrix" : scope == select_scope::per_row ? "@row" : "");
+    }
+    [[nodiscard]] std::string display() const {
+        std::string d(display_name(method));
+        if (loss == loss_tokens::answer) d += " (answer)";
+        if (scope == select_scope::per_matrix) d += " (per matrix)";
+        if (scope == select_scope::per_row) d += " (per row)";
+        return d;
+    }
+};
+
+/// Parses NAME[:answer][@matrix|@row]; `option` names the flag in errors.
+inline method_spec parse_method_spec(std::string_view s, std::string_view option) {
+    method_spec m;
+    auto bad = [&](const std::string& why) {
+        return usage_error("option '--" + std::string(option) + "': '" + std::string(s) + "': " + why);
+    };
+    std::string_view rest = s;
+    if (const auto at = rest.find('@'); at != std::string_view::npos) {
+        const auto sc = rest.substr(at + 1);
+        if (sc == "matrix")
+            m.scope = select_scope::per_matrix;
+        else if (sc == "row")
+            m.scope = select_scope::per_row;
+        else
+            throw bad("the scope suffix is @matrix or @row");
+        rest = rest.substr(0, at);
+    }
+    const auto colon = rest.find(':');
+    const auto name = rest.substr(0, colon);
+    try {
+        m.method = parse_quant_method(name);
+    } catch (const error& e) {
+        throw usage_error("option '--" + std::string(option) + "': " + e.what());
+    }
+    const auto sm = score_of(m.method);
+    if (m.scope != select_scope::global && !sm) throw bad(std::string(name) + " keeps no 16-bit weights, so a scope changes nothing");
+    if (colon == std::string_view::npos) return m;
+    if (rest.substr(colon + 1) != "answer") throw bad("the loss suffix is :answer");
+    if (!sm || !(needs(*sm).grad_abs || needs(*sm).grad_sq))
+        throw bad(std::string(name) + " uses no gradients, so ':answer' would change nothing");
+    m.loss = loss_tokens::answer;
+    return m;
 }
 
 /// --seed S (default 0).
@@ -100,6 +200,7 @@ inline std::vector<option_spec> quant_specs() {
                   {"seed", true}, {"group", true}, {"ratio", true}, {"target-bpw", true}, {"act-order", false},
                   {"rtn-contrast", false}, {"true-sequential", false}, {"whole-block", false},
                   {"kept-format", true}, {"hessian-per-sample", false}, {"fp32-scales", false},
+                  {"answer-after", true}, {"answer-until", true},
                   {"threads", true}, {"quiet", false}}});
 }
 
@@ -107,6 +208,11 @@ inline constexpr std::string_view quant_help =
     R"(  --calib FILE          calibration text; repeat to mix tasks (equal share each)
   --calib-ids FILE      pre-tokenized calibration ids (docs/tokenizers.md); one
                         stream per file, drawn from like a --calib text
+  --answer-after M      answer-span calibration: an answer starts after each M
+                        (e.g. '=' for a+b=c, 'A:' for gsm8k) and runs through
+                        the next --answer-until U (default '\n'); for
+                        METHOD:answer. A *.jsonl --calib holds
+                        {"prompt", "completion"} records instead
   --samples N           calibration windows (default 128)
   --seq-len T           tokens per window, BOS included (default 256)
   --seed S              seed of the window offsets (default 0)
@@ -134,9 +240,11 @@ inline value_format kept_format_of(const arguments& a) {
 }
 
 /// Pipeline options from the quantization flags, for `method` at `bits`.
-inline pipeline_options quant_options(const arguments& a, quant_method method, int bits, const exec_policy& pol) {
+inline pipeline_options quant_options(const arguments& a, const method_spec& method, int bits, const exec_policy& pol) {
     pipeline_options o;
-    o.method = method;
+    o.method = method.method;
+    o.loss = method.loss;
+    o.scope = method.scope;
     o.gptq.grid.bits = bits;
     o.gptq.grid.group_size = a.integer("group", 0, 0, max_extent);
     o.gptq.act_order = a.has("act-order");
@@ -150,14 +258,8 @@ inline pipeline_options quant_options(const arguments& a, quant_method method, i
     return o;
 }
 
-/// --method NAME (default tacq).
-inline quant_method method_of(const arguments& a) {
-    try {
-        return parse_quant_method(a.get("method").value_or("tacq"));
-    } catch (const error& e) {
-        throw usage_error(std::string("option '--method': ") + e.what());
-    }
-}
+/// --method NAME[:answer] (default tacq).
+inline method_spec method_of(const arguments& a) { return parse_method_spec(a.get("method").value_or("tacq"), "method"); }
 
 /// Splits NAME=FILE.
 inline std::pair<std::string, std::string> task_of(const std::string& t) {

@@ -32,6 +32,13 @@ using capture_sink = std::function<void(index_t layer, index_t sample, matrix_vi
 /// gradient on as soon as it is computed instead of holding the whole model's).
 using gradient_sink = std::function<void(index_t sample, index_t layer, matrix_view<const float> dW)>;
 
+/// Which targets of a calibration sample its loss L_s averages over
+/// (docs/algorithms.md §1 step 2): every token, or only the answer spans the
+/// engine's calibration data marks. Hessians always see every token.
+enum class loss_tokens { all, answer };
+
+[[nodiscard]] constexpr const char* to_string(loss_tokens t) noexcept { return t == loss_tokens::all ? "all" : "answer"; }
+
 /// The engine side of the pipeline. Stages run in increasing order; the
 /// pipeline calls `reset()`, then for each stage `capture(stage)`, quantizes
 /// that stage's weights in place, then `advance(stage)`, so every stage sees
@@ -56,6 +63,14 @@ public:
     virtual void advance(index_t stage) = 0;
     /// Per-sample gradients of every linear weight at the current weights.
     virtual void gradients(const gradient_sink& sink) = 0;
+    /// True if the calibration samples carry answer spans (answer_gradients works).
+    [[nodiscard]] virtual bool has_answer_spans() const { return false; }
+    /// As gradients(), with L_s the mean over the sample's answer-span
+    /// targets only; a sample without one gives zero gradients.
+    virtual void answer_gradients(const gradient_sink& sink) {
+        (void)sink;
+        fail("model_adapter: the calibration samples carry no answer spans");
+    }
     /// True if reload_original() works. The pipeline then keeps no fp32
     /// snapshot of the linear weights (one model-sized copy less,
     /// docs/models.md "Memory"); otherwise it copies them once.

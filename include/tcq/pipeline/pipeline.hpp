@@ -66,6 +66,9 @@ struct pipeline_options {
     /// false: keep fp32 grid scales (an experiment; such a result cannot be
     /// packed, so it is only for evaluation). The default rounds them to fp16.
     bool fp16_scales = true;
+    /// Targets the gradients' per-sample loss averages over (answer: the
+    /// adapter's answer spans; GPTQ's Hessians use every token either way).
+    loss_tokens loss = loss_tokens::all;
     /// Seed of the `random` baseline.
     std::uint64_t seed = 0;
     /// Threads for every phase; results do not depend on it.
@@ -158,13 +161,17 @@ public:
         std::vector<mask> masks;
         if (const auto sm = score_of(opt.method)) {
             const score_needs nd = needs(*sm);
-            if (nd.grad_abs || nd.grad_sq) res.seconds_gradients = gradients(opt, stats_for(nd)).seconds;
+            const grads* g = nullptr;
+            if (nd.grad_abs || nd.grad_sq) {
+                g = &gradients(opt, stats_for(nd));
+                res.seconds_gradients = g->seconds;
+            }
             const contrast* c = nullptr;
             if (nd.Q || nd.u_diag || nd.h_diag) {
                 c = &contrast_for(opt);
                 res.seconds_contrast = c->seconds;
             }
-            masks = select(*sm, c, opt, res);
+            masks = select(*sm, g, c, opt, res);
         }
         auto t = clock::now();
         if (opt.method == quant_method::rtn) {
@@ -258,27 +265,32 @@ private:
 
     /// `want` (Σ|g| and/or Σg²) of every layer at the original weights,
     /// cached; a later method needing more recomputes the union.
+    /// One cache entry per loss_tokens (compare may score both).
     const grads& gradients(const pipeline_options& opt, grad_stats want) {
-        if (grads_ && grads_->chunk == opt.sample_chunk) {
-            if (contains(grads_->stats, want)) return *grads_;
-            want = want | grads_->stats;
+        require(opt.loss == loss_tokens::all || model_.has_answer_spans(),
+                "pipeline: answer-span loss requested, but the model_adapter's calibration samples mark no answer spans");
+        if (auto it = grads_.find(opt.loss); it != grads_.end()) {
+            if (it->second.chunk == opt.sample_chunk) {
+                if (contains(it->second.stats, want)) return it->second;
+                want = want | it->second.stats;
+            }
+            grads_.erase(it);  // free the old sums before accumulating new ones
         }
-        grads_.reset();  // free the old sums before accumulating new ones
         const auto t = clock::now();
         restore();
-        say(opt, "gradients: " + std::to_string(model_.samples()) + " samples");
+        say(opt, "gradients: " + std::to_string(model_.samples()) + " samples" +
+                     (opt.loss == loss_tokens::answer ? ", answer-span loss" : ""));
         grads g;
         g.chunk = opt.sample_chunk;
         g.stats = want;
         if (opt.sample_chunk > 0) {
             chunked_gradients(opt, g);
             g.seconds = seconds(t);
-            grads_ = std::move(g);
-            return *grads_;
+            return grads_.emplace(opt.loss, std::move(g)).first->second;
         }
         for (const auto& l : layers_)
             g.acc.emplace_back(l.weight.rows(), l.weight.cols(), want, l.name);
-        model_.gradients([&](index_t, index_t layer, matrix_view<const float> dW) {
+        engine_gradients(opt, [&](index_t, index_t layer, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
             // Sequential on purpose: the engine computes gradients on all threads,
@@ -286,8 +298,15 @@ private:
             g.acc[static_cast<std::size_t>(layer)].add(dW, seq());
         });
         g.seconds = seconds(t);
-        grads_ = std::move(g);
-        return *grads_;
+        return grads_.emplace(opt.loss, std::move(g)).first->second;
+    }
+
+    /// The adapter's per-sample gradients of the loss opt.loss names.
+    void engine_gradients(const pipeline_options& opt, const gradient_sink& sink) {
+        if (opt.loss == loss_tokens::answer)
+            model_.answer_gradients(sink);
+        else
+            model_.gradients(sink);
     }
 
     /// This process's chunk plan and chunk range (sample_chunk > 0).
@@ -322,7 +341,7 @@ private:
         std::vector<chunked_sum<grad_accumulator, maker, merge_combine>> cs;
         cs.reserve(layers_.size());
         for (const auto& l : layers_) cs.emplace_back(lc.plan, lc.range, maker{&l, g.stats}, merge_combine{});
-        model_.gradients([&](index_t sample, index_t layer, matrix_view<const float> dW) {
+        engine_gradients(opt, [&](index_t sample, index_t layer, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
             cs[static_cast<std::size_t>(layer)].at(lc.first + sample).add(dW, seq());
@@ -381,7 +400,8 @@ private:
     }
 
     /// Scores every layer and selects the 16-bit weights under the budget.
-    std::vector<mask> select(score_method sm, const contrast* c, const pipeline_options& opt, pipeline_result& res) {
+    std::vector<mask> select(score_method sm, const grads* g, const contrast* c, const pipeline_options& opt,
+                             pipeline_result& res) {
         auto t = clock::now();
         restore();  // W of the scores is the original
         std::vector<std::vector<float>> scores(layers_.size());
@@ -395,8 +415,8 @@ private:
                 if (!c->pass.empty()) in.u_diag = c->pass[i].report.u_diag;
                 if (!c->h_diag.empty()) in.h_diag = c->h_diag[i];
             }
-            if (grads_) {
-                const auto& a = grads_->acc[i];
+            if (g) {
+                const auto& a = g->acc[i];
                 if (needs(sm).grad_abs) in.grad_abs = a.abs_sum();
                 if (needs(sm).grad_sq) in.grad_sq = a.sq_sum();
             }
@@ -582,7 +602,7 @@ private:
     model_adapter& model_;
     std::vector<linear_layer> layers_;
     std::vector<std::vector<float>> original_;
-    std::optional<grads> grads_;
+    std::map<loss_tokens, grads> grads_;
     std::map<std::string, contrast> contrasts_;
 };
 
