@@ -31,8 +31,12 @@ function(_llama_cli_tests)
   add_test(NAME model_e2e_compare_seeds
     COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:tcq_cli> -DFX=${_fx} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/model_seeds
             -P ${PROJECT_SOURCE_DIR}/tests/scripts/model_compare_seeds.cmake)
-  # The statistics are the same code at any size: the sanitizer stage skips these two (-LE integration).
-  set_tests_properties(model_e2e_compare model_e2e_compare_seeds PROPERTIES LABELS integration)
+  add_test(NAME model_e2e_answer_span
+    COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:tcq_cli> -DFX=${_fx} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/model_answer
+            -P ${PROJECT_SOURCE_DIR}/tests/scripts/model_answer_span.cmake)
+  # The statistics and the answer spans' engine code run at any size (and in
+  # the unit tests): the sanitizer stage skips these three (-LE integration).
+  set_tests_properties(model_e2e_compare model_e2e_compare_seeds model_e2e_answer_span PROPERTIES LABELS integration)
   add_test(NAME model_e2e_quantize_eval
     COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:tcq_cli> -DFX=${_fx} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/model_e2e
             -P ${PROJECT_SOURCE_DIR}/tests/scripts/model_quantize_eval.cmake)

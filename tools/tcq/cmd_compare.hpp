@@ -34,7 +34,8 @@ options:
                         matrix or row (e.g. tacq:answer@matrix)
   --bits LIST           comma-separated bit widths (default 2,3)
   --seeds LIST          calibration seeds, e.g. 0-9 or 0,2,5 (instead of --seed)
-  --baseline NAME       method the paired section subtracts (default gptq)
+  --baseline LIST       methods the paired sections subtract, one section each
+                        (default gptq); the JSON pairs with the first
   --json FILE           every per-seed number and the paired statistics as JSON
                         (rewritten after each seed, so partial results survive)
   --task NAME=FILE      a text to evaluate; repeatable (required)
@@ -96,10 +97,15 @@ inline int run_compare(const arguments& a) {
     std::vector<int> bit_list;
     for (const auto& s : compare_impl::split_list(a.get("bits").value_or("2,3")))
         bit_list.push_back(static_cast<int>(arguments::parse_integer("bits", s, 1, 8)));
-    const auto baseline = parse_method_spec(a.get("baseline").value_or("gptq"), "baseline");
-    bool have_baseline = false;
-    for (const auto& m : methods) have_baseline |= m.key() == baseline.key();
-    if (a.has("baseline") && !have_baseline) throw usage_error("--baseline " + baseline.key() + " is not among --methods");
+    std::vector<method_spec> baselines;
+    for (const auto& s : compare_impl::split_list(a.get("baseline").value_or("gptq"))) {
+        baselines.push_back(parse_method_spec(s, "baseline"));
+        bool ran = false;
+        for (const auto& m : methods) ran |= m.key() == baselines.back().key();
+        if (!ran && a.has("baseline")) throw usage_error("--baseline " + baselines.back().key() + " is not among --methods");
+        if (!ran) baselines.pop_back();
+    }
+    const bool have_baseline = !baselines.empty();
     const auto json = a.get("json");
     if (json) check_writable(*json, "--json");
     const auto task_args = a.all("task");
@@ -136,7 +142,7 @@ inline int run_compare(const arguments& a) {
     auto save = [&] {
         if (json)
             write_atomically(*json, "--json '" + *json + "'", [&](std::ostream& f) {
-                f << cmp.json(have_baseline ? std::optional<std::string_view>(baseline.key()) : std::nullopt);
+                f << cmp.json(have_baseline ? std::optional<std::string_view>(baselines[0].key()) : std::nullopt);
             });
     };
     if (!quiet) std::fprintf(stderr, "[compare] %zu seed(s); evaluating the unquantized model\n", seeds.size());
@@ -169,8 +175,8 @@ inline int run_compare(const arguments& a) {
         save();
     }
     std::printf("%s", cmp.summary_markdown().c_str());
-    if (have_baseline && methods.size() > 1)
-        std::printf("\n%s", cmp.paired_markdown(baseline.key(), baseline.display()).c_str());
+    if (methods.size() > 1)
+        for (const auto& b : baselines) std::printf("\n%s", cmp.paired_markdown(b.key(), b.display()).c_str());
     std::fflush(stdout);
     return 0;
 }

@@ -1,0 +1,76 @@
+# ctest driver: answer-span calibration through the tool (compare and
+# quantize with NAME:answer, a rule and a JSONL file, NAME@matrix) and its
+# usage errors.
+#   -DCLI=<tcq> -DFX=<fixture dir> -DWORK=<scratch dir>
+include(${CMAKE_CURRENT_LIST_DIR}/cli_run.cmake)
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+set(model --model ${FX}/model/model.bin)
+set(small --samples 8 --bits 2 --threads 2 --quiet)
+set(evals --eval-windows 4 --eval-problems 20 --task arith=${FX}/data/arith.valid.txt)
+set(rule --calib ${FX}/data/arith.calib.txt --answer-after =)
+
+run(0 compare ${model} ${rule} ${small} ${evals} --seeds 0 --methods gptq,tacq,tacq:answer,tacq:answer@matrix
+    --baseline gptq,tacq --json ${WORK}/cmp.json)
+# One paired section per baseline.
+foreach(b "Paired against GPTQ" "Paired against TaCQ \\(same bits")
+  if(NOT out MATCHES "${b}")
+    message(FATAL_ERROR "no section '${b}':\n${out}")
+  endif()
+endforeach()
+foreach(row "\\| TaCQ \\| 2 \\+ 0\\.3" "\\| TaCQ \\(answer\\) \\| 2 \\+ 0\\.3" "\\| TaCQ \\(answer\\) \\(per matrix\\) \\| 2 \\+ 0\\.3")
+  if(NOT out MATCHES "${row}")
+    message(FATAL_ERROR "no row '${row}':\n${out}")
+  endif()
+endforeach()
+file(READ ${WORK}/cmp.json js)
+string(JSON m GET "${js}" runs 3 method)
+if(NOT m STREQUAL "tacq:answer")
+  message(FATAL_ERROR "run 3 is '${m}', expected tacq:answer:\n${js}")
+endif()
+# The answer-span gradients change the selection, so the model differs from plain TaCQ's.
+string(JSON a GET "${js}" runs 2 values "loss arith")
+string(JSON b GET "${js}" runs 3 values "loss arith")
+if(a STREQUAL b)
+  message(FATAL_ERROR "tacq and tacq:answer scored the same arith loss ${a}")
+endif()
+
+# quantize records the loss in the file's calibration note.
+run(0 quantize ${model} ${rule} ${small} --method tacq:answer -o ${WORK}/a.tcq)
+run(0 inspect ${WORK}/a.tcq)
+if(NOT out MATCHES "calibration: 8 windows[^\n]*, answer-span loss")
+  message(FATAL_ERROR "the tcq file does not record the answer-span loss")
+endif()
+
+# prompt/completion JSONL: every record's completion is the answer.
+set(jl "")
+foreach(i RANGE 40)
+  math(EXPR s "${i} + 100")
+  string(APPEND jl "{\"prompt\": \"${i}+100=\", \"completion\": \"${s}\"}\n")
+endforeach()
+file(WRITE ${WORK}/arith.jsonl "${jl}")
+run(0 quantize ${model} --calib ${WORK}/arith.jsonl --seq-len 64 ${small} --method tacq:answer -o ${WORK}/j.tcq)
+
+# Usage errors (exit 2) and bad data (exit 1), each naming the problem.
+run(2 compare ${model} ${rule} ${small} ${evals} --methods gptq:answer)
+if(NOT err MATCHES "uses no gradients")
+  message(FATAL_ERROR "gptq:answer: ${err}")
+endif()
+run(2 compare ${model} ${rule} ${small} ${evals} --methods tacq:tokens)
+run(2 compare ${model} ${rule} ${small} ${evals} --methods tacq@column)
+run(2 quantize ${model} --calib ${FX}/data/arith.calib.txt --answer-until x ${small} -o ${WORK}/u.tcq)
+run(2 quantize ${model} --calib ${WORK}/arith.jsonl --answer-after = ${small} -o ${WORK}/u.tcq)
+run(1 quantize ${model} --calib ${FX}/data/arith.calib.txt ${small} --method tacq:answer -o ${WORK}/n.tcq)
+if(NOT err MATCHES "mark no answer spans")
+  message(FATAL_ERROR "tacq:answer without spans: ${err}")
+endif()
+run(1 quantize ${model} --calib ${FX}/data/arith.calib.txt --answer-after "#" ${small} --method tacq:answer -o ${WORK}/n.tcq)
+if(NOT err MATCHES "answer marker '#' does not occur")
+  message(FATAL_ERROR "a marker that never occurs: ${err}")
+endif()
+foreach(f u.tcq n.tcq)
+  if(EXISTS ${WORK}/${f})
+    message(FATAL_ERROR "${f} was written by a failed run")
+  endif()
+endforeach()
+message(STATUS "answer-span calibration ok")
