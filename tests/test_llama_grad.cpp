@@ -384,3 +384,71 @@ TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ i
     tcq::pipeline p2(unmarked);
     CHECK_THROWS_WITH_AS((void)p2.run(opts(tcq::loss_tokens::answer)), doctest::Contains("mark no answer spans"), tcq::error);
 }
+
+TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
+    const auto cfg = features()[0].cfg;
+    const auto m0 = llama::random_model(cfg, 34, 0.3f);
+    const index_t N = 4, T = 15;
+    std::vector<std::int32_t> toks;
+    for (unsigned s = 0; s < N; ++s) {
+        const auto t = random_tokens(T, cfg.vocab_size, 70 + s);
+        toks.insert(toks.end(), t.begin(), t.end());
+    }
+    const auto batch = tcq::make_view(toks.data(), N, T);
+    auto opts = [](int rounds) {
+        tcq::pipeline_options o;
+        o.gptq.grid.bits = 2;
+        o.outliers = tcq::budget::of_ratio(0.02);
+        o.reselect_rounds = rounds;
+        o.pol = tcq::seq();
+        return o;
+    };
+    auto m = m0;
+    llama::adapter ad(m, batch, tcq::seq(), true);
+    tcq::pipeline pipe(ad);
+    const auto r0 = pipe.run(opts(0));
+    const auto r1 = pipe.run(opts(1));
+    const auto r2 = pipe.run(opts(2));
+    CHECK(r0.reselect_overlap.empty());
+    REQUIRE(r1.reselect_overlap.size() == 1);
+    REQUIRE(r2.reselect_overlap.size() == 2);
+    CHECK(r1.reselect_overlap[0] == r2.reselect_overlap[0]);  // round 1 is the same computation
+    CHECK(r1.reselect_overlap[0] > 0.0);
+    CHECK(r1.reselect_overlap[0] < 1.0);  // re-scoring moved some weights
+    CHECK(r1.kept == r0.kept);             // same budget
+    // Round 1's mask is the top-k of the scores on round 0's Q(W), kept weights fake-quantized
+    // on their row's grid: recompute it from r0 by hand.
+    auto m3 = m0;
+    llama::adapter ad3(m3, batch, tcq::seq(), true);
+    tcq::pipeline p3(ad3);
+    std::vector<tcq::grad_accumulator> acc;
+    for (const auto& l : p3.layers()) acc.emplace_back(l.weight.rows(), l.weight.cols(), tcq::grad_stats::abs_sum, l.name);
+    ad3.gradients([&](index_t, index_t layer, tcq::matrix_view<const float> d) { acc[static_cast<std::size_t>(layer)].add(d, tcq::seq()); });
+    p3.restore();
+    std::vector<std::vector<float>> scores(r0.layers.size());
+    std::vector<tcq::scored_matrix> mats;
+    for (std::size_t i = 0; i < r0.layers.size(); ++i) {
+        const auto& q = r0.layers[i];
+        std::vector<float> qv = q.values;
+        for (const auto f : q.kept.indices()) {
+            const auto p = q.grid.at(f / q.cols, q.group_of(f % q.cols));
+            qv[static_cast<std::size_t>(f)] = tcq::fake_quant(qv[static_cast<std::size_t>(f)], p.scale, p.zero, 3.0f);
+        }
+        tcq::score_inputs in;
+        in.W = p3.layers()[i].weight;
+        in.Q = {qv.data(), q.rows, q.cols};
+        in.grad_abs = acc[i].abs_sum();
+        scores[i].resize(qv.size());
+        tcq::compute_scores(tcq::score_method::tacq, in, {scores[i].data(), q.rows, q.cols}, tcq::seq());
+        mats.push_back({p3.layers()[i].name, {scores[i].data(), q.rows, q.cols}});
+    }
+    const auto sel = tcq::select_topk(mats, tcq::budget::of_ratio(0.02));
+    for (std::size_t i = 0; i < r1.layers.size(); ++i) CHECK(sel.masks[i] == r1.layers[i].kept);
+
+    CHECK_THROWS_WITH_AS((void)pipe.run([&] {
+                             auto o = opts(1);
+                             o.method = tcq::quant_method::magnitude;
+                             return o;
+                         }()),
+                         doctest::Contains("only methods scored on Q(W)"), tcq::error);
+}

@@ -4,7 +4,9 @@
 /// calibration draws of one model; mean ± sd per metric and each method's
 /// paired difference from a baseline (docs/algorithms.md §7).
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +33,8 @@ options:
                         NAME:answer scores with the answer-span loss
                         (--answer-after or a *.jsonl --calib); NAME@matrix
                         or NAME@row splits the 16-bit budget evenly per
-                        matrix or row (e.g. tacq:answer@matrix)
+                        matrix or row (e.g. tacq:answer@matrix); NAME+N
+                        (N = 1-3) re-selects N times on the final pass's Q(W)
   --bits LIST           comma-separated bit widths (default 2,3)
   --seeds LIST          calibration seeds, e.g. 0-9 or 0,2,5 (instead of --seed)
   --baseline LIST       methods the paired sections subtract, one section each
@@ -149,6 +152,8 @@ inline int run_compare(const arguments& a) {
     cmp.add({"fp32", "fp32", 32, "32", std::nullopt, 32.0, 0, compare_impl::evaluate(base.model, base.codec, tasks, problems, pol)});
     say(cmp.runs().back());
     auto m = base.model;
+    // Per reselecting method (key, bits): each run's mask overlap per round.
+    std::map<std::pair<std::string, int>, std::vector<std::vector<double>>> overlaps;
     for (const auto seed : seeds) {
         // One pipeline per draw: gradients and contrasts are cached within it.
         m = base.model;
@@ -162,6 +167,7 @@ inline int run_compare(const arguments& a) {
                                  static_cast<unsigned long long>(seed), method.display().c_str(), bits,
                                  static_cast<long long>(calib.count));
                 const auto r = pipe.run(quant_options(a, method, bits, pol));
+                if (!r.reselect_overlap.empty()) overlaps[{method.display(), bits}].push_back(r.reselect_overlap);
                 char label[64];
                 std::snprintf(label, sizeof label, r.kept > 0 ? "%d + %.2f%%" : "%d", bits,
                               100.0 * r.bits.ratio(static_cast<std::uint64_t>(r.kept)));
@@ -177,6 +183,24 @@ inline int run_compare(const arguments& a) {
     std::printf("%s", cmp.summary_markdown().c_str());
     if (methods.size() > 1)
         for (const auto& b : baselines) std::printf("\n%s", cmp.paired_markdown(b.key(), b.display()).c_str());
+    if (!overlaps.empty()) {
+        std::printf("\nIterative selection: the fraction of the previous round's 16-bit weights selected again, "
+                    "mean [min, max] over seeds.\n\n| method | bits | round 1 | round 2 | round 3 |\n|---|---|---|---|---|\n");
+        for (const auto& [key, runs] : overlaps) {
+            std::printf("| %s | %d |", key.first.c_str(), key.second);
+            for (std::size_t k = 0; k < 3; ++k) {
+                double sum = 0, lo = 1, hi = 0;
+                std::size_t n = 0;
+                for (const auto& v : runs)
+                    if (k < v.size()) sum += v[k], lo = std::min(lo, v[k]), hi = std::max(hi, v[k]), ++n;
+                if (n)
+                    std::printf(" %.3f [%.3f, %.3f] |", sum / static_cast<double>(n), lo, hi);
+                else
+                    std::printf(" — |");
+            }
+            std::printf("\n");
+        }
+    }
     std::fflush(stdout);
     return 0;
 }

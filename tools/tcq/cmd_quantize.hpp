@@ -42,7 +42,8 @@ options:
                         wanda, random (default tacq); NAME:answer (e.g.
                         tacq:answer) scores with the answer-span loss;
                         NAME@matrix, NAME@row split the budget evenly per
-                        matrix or row
+                        matrix or row; NAME+N (N = 1-3) re-scores on the
+                        final pass's Q(W) and re-selects N times
   --bits B              base bit width: 2, 3, 4 or 8 (default 3)
   --save-hf DIR         also write the dequantized model as an HF checkpoint
   --save-dtype T        its dtype: bf16 (default), fp16 or fp32
@@ -129,6 +130,8 @@ inline int run_quantize(const arguments& a) {
         for (const auto& f : a.all("calib-ids")) calib_text += " " + f;
         calib_text += ", seed " + std::to_string(seed_of(a));
         if (o.loss == loss_tokens::answer) calib_text += ", answer-span loss";
+        if (o.scope != select_scope::global) calib_text += o.scope == select_scope::per_matrix ? ", budget per matrix" : ", budget per row";
+        if (o.reselect_rounds) calib_text += ", " + std::to_string(o.reselect_rounds) + " reselection rounds";
         if (chunk > 0) calib_text += ", chunks of " + std::to_string(chunk);
 #ifdef TCQ_CLI_MPI
         if (world()) {

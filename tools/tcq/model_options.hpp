@@ -127,34 +127,44 @@ inline llama::token_batch calibration(const arguments& a, const loaded_model& lm
     return b;
 }
 
-/// A method with the targets its gradients score and where its top-k
-/// applies: NAME[:answer][@matrix|@row]. ":answer": the answer-span loss
-/// (needs marked calibration data); "@matrix", "@row": the 16-bit budget
-/// split evenly per matrix or per row instead of one global top-k.
+/// A method with the targets its gradients score, where its top-k applies
+/// and how often it is re-selected: NAME[:answer][@matrix|@row][+N].
+/// ":answer": the answer-span loss (needs marked calibration data);
+/// "@matrix", "@row": the 16-bit budget split evenly per matrix or per row
+/// instead of one global top-k; "+N": N rounds of iterative selection.
 struct method_spec {
     quant_method method = quant_method::tacq;
     loss_tokens loss = loss_tokens::all;
     select_scope scope = select_scope::global;
+    int reselect = 0;
     [[nodiscard]] std::string key() const {
         return std::string(to_string(method)) + (loss == loss_tokens::answer ? ":answer" : "") +
-               (scope == select_scope::per_matrix ? "@matrix" : scope == select_scope::per_row ? "@row" : "");
+               (scope == select_scope::per_matrix ? "@matrix" : scope == select_scope::per_row ? "@row" : "") +
+               (reselect ? "+" + std::to_string(reselect) : "");
     }
     [[nodiscard]] std::string display() const {
         std::string d(display_name(method));
         if (loss == loss_tokens::answer) d += " (answer)";
         if (scope == select_scope::per_matrix) d += " (per matrix)";
         if (scope == select_scope::per_row) d += " (per row)";
+        if (reselect) d += " (reselect " + std::to_string(reselect) + ")";
         return d;
     }
 };
 
-/// Parses NAME[:answer][@matrix|@row]; `option` names the flag in errors.
+/// Parses NAME[:answer][@matrix|@row][+N]; `option` names the flag in errors.
 inline method_spec parse_method_spec(std::string_view s, std::string_view option) {
     method_spec m;
     auto bad = [&](const std::string& why) {
         return usage_error("option '--" + std::string(option) + "': '" + std::string(s) + "': " + why);
     };
     std::string_view rest = s;
+    if (const auto plus = rest.find('+'); plus != std::string_view::npos) {
+        const auto n = rest.substr(plus + 1);
+        if (n.size() != 1 || n[0] < '1' || n[0] > '3') throw bad("the reselection suffix is +1, +2 or +3");
+        m.reselect = n[0] - '0';
+        rest = rest.substr(0, plus);
+    }
     if (const auto at = rest.find('@'); at != std::string_view::npos) {
         const auto sc = rest.substr(at + 1);
         if (sc == "matrix")
@@ -174,6 +184,7 @@ inline method_spec parse_method_spec(std::string_view s, std::string_view option
     }
     const auto sm = score_of(m.method);
     if (m.scope != select_scope::global && !sm) throw bad(std::string(name) + " keeps no 16-bit weights, so a scope changes nothing");
+    if (m.reselect && !(sm && needs(*sm).Q)) throw bad(std::string(name) + " is not scored on Q(W), so re-scoring changes nothing");
     if (colon == std::string_view::npos) return m;
     if (rest.substr(colon + 1) != "answer") throw bad("the loss suffix is :answer");
     if (!sm || !(needs(*sm).grad_abs || needs(*sm).grad_sq))
@@ -245,6 +256,7 @@ inline pipeline_options quant_options(const arguments& a, const method_spec& met
     o.method = method.method;
     o.loss = method.loss;
     o.scope = method.scope;
+    o.reselect_rounds = method.reselect;
     o.gptq.grid.bits = bits;
     o.gptq.grid.group_size = a.integer("group", 0, 0, max_extent);
     o.gptq.act_order = a.has("act-order");

@@ -34,6 +34,7 @@
 #include "tcq/pipeline/distribution.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
+#include "tcq/quant/element.hpp"
 #include "tcq/quant/rtn.hpp"
 #include "tcq/saliency/accumulator.hpp"
 #include "tcq/saliency/scores.hpp"
@@ -69,6 +70,11 @@ struct pipeline_options {
     /// Targets the gradients' per-sample loss averages over (answer: the
     /// adapter's answer spans; GPTQ's Hessians use every token either way).
     loss_tokens loss = loss_tokens::all;
+    /// Iterative selection (beyond the paper, docs/algorithms.md §1): after
+    /// the final pass, re-score with that pass's Q(W) instead of the
+    /// contrast's, re-select under the same budget and re-run the final pass,
+    /// this many times (0: the paper's single selection).
+    int reselect_rounds = 0;
     /// Seed of the `random` baseline.
     std::uint64_t seed = 0;
     /// Threads for every phase; results do not depend on it.
@@ -109,6 +115,8 @@ struct pipeline_result {
     std::vector<layer_report> reports;      ///< one per layer, same order
     storage_cost bits;                      ///< exact packed storage (core/storage_cost.hpp)
     index_t kept = 0;                       ///< 16-bit weights in all layers
+    /// Per reselection round: the fraction of the previous mask selected again.
+    std::vector<double> reselect_overlap;
     /// Seconds per phase; cached phases report the time they took when computed.
     double seconds_gradients = 0;
     double seconds_contrast = 0;  ///< contrast Q(W) pass (cached per grid)
@@ -159,14 +167,18 @@ public:
         for (const auto& l : layers_) res.names.push_back(l.name);
 
         std::vector<mask> masks;
-        if (const auto sm = score_of(opt.method)) {
+        const auto sm = score_of(opt.method);
+        require(opt.reselect_rounds >= 0 && (opt.reselect_rounds == 0 || (sm && needs(*sm).Q)), "pipeline: ",
+                opt.reselect_rounds, " reselection rounds for method '", to_string(opt.method),
+                "' (only methods scored on Q(W) can be re-scored)");
+        const grads* g = nullptr;
+        const contrast* c = nullptr;
+        if (sm) {
             const score_needs nd = needs(*sm);
-            const grads* g = nullptr;
             if (nd.grad_abs || nd.grad_sq) {
                 g = &gradients(opt, stats_for(nd));
                 res.seconds_gradients = g->seconds;
             }
-            const contrast* c = nullptr;
             if (nd.Q || nd.u_diag || nd.h_diag) {
                 c = &contrast_for(opt);
                 res.seconds_contrast = c->seconds;
@@ -194,6 +206,22 @@ public:
             res.seconds_final = c.seconds;  // what this run costs alone
         } else {
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
+            // Iterative selection: re-score on this pass's Q(W), re-select, re-run the pass.
+            for (int round = 1; round <= opt.reselect_rounds; ++round) {
+                const contrast rc = requantized(pass, c, opt.gptq.grid);
+                auto next = select(*sm, g, &rc, opt, res);
+                index_t same = 0, before = 0;
+                for (std::size_t i = 0; i < masks.size(); ++i) {
+                    before += masks[i].count();
+                    for (std::size_t w = 0; w < masks[i].words().size(); ++w)
+                        same += std::popcount(masks[i].words()[w] & next[i].words()[w]);
+                }
+                res.reselect_overlap.push_back(before ? static_cast<double>(same) / static_cast<double>(before) : 1.0);
+                say(opt, "reselection round " + std::to_string(round) + ": " + std::to_string(same) + " of " +
+                             std::to_string(before) + " weights kept again");
+                masks = std::move(next);
+                pass = sequential_gptq(opt, &masks, "final (round " + std::to_string(round + 1) + ")", nullptr);
+            }
             for (auto& r : pass) res.layers.push_back(std::move(r.q));
             fill_reports(res, pass);
         }
@@ -397,6 +425,28 @@ private:
         restore();
         c.seconds = seconds(t);
         return contrasts_.emplace(key, std::move(c)).first->second;
+    }
+
+    /// The contrast of a masked pass for re-scoring: its values, with every
+    /// kept weight replaced by its final value fake-quantized on its row's
+    /// (group's) grid (what quantizing it would give); U_jj of the pass, diag H
+    /// of the first contrast `c` (if any).
+    static contrast requantized(const std::vector<gptq_result>& pass, const contrast* c, const grid_spec& spec) {
+        contrast rc;
+        rc.pass = pass;
+        const float maxq = spec.maxq();
+        for (auto& r : rc.pass) {
+            auto& q = r.q;
+            if (q.kept.size() == 0) continue;
+            for (const index_t f : q.kept.indices()) {
+                const index_t row = f / q.cols, col = f % q.cols;
+                const grid_param p = q.grid.at(row, q.group_of(col));
+                auto& v = q.values[static_cast<std::size_t>(f)];
+                v = fake_quant(v, p.scale, p.zero, maxq);
+            }
+        }
+        if (c) rc.h_diag = c->h_diag;
+        return rc;
     }
 
     /// Scores every layer and selects the 16-bit weights under the budget.
