@@ -37,6 +37,7 @@ using gradient_sink = std::function<void(index_t sample, index_t layer, matrix_v
 /// engine's calibration data marks. Hessians always see every token.
 enum class loss_tokens { all, answer };
 
+/// "all" or "answer".
 [[nodiscard]] constexpr const char* to_string(loss_tokens t) noexcept { return t == loss_tokens::all ? "all" : "answer"; }
 
 /// The engine side of the pipeline. Stages run in increasing order; the
