@@ -64,6 +64,16 @@ std::vector<std::int32_t> random_tokens(index_t n, index_t vocab, unsigned seed)
     return t;
 }
 
+/// `count` sequences of `length` tokens, row-major; sequence s is random_tokens(length, vocab, seed0 + s).
+std::vector<std::int32_t> random_batch(index_t count, index_t length, index_t vocab, unsigned seed0) {
+    std::vector<std::int32_t> toks;
+    for (index_t s = 0; s < count; ++s) {
+        const auto t = random_tokens(length, vocab, seed0 + static_cast<unsigned>(s));
+        toks.insert(toks.end(), t.begin(), t.end());
+    }
+    return toks;
+}
+
 
 std::vector<std::vector<RowMatrixXf>> gradients_of(const llama::model& m, std::span<const std::int32_t> tokens,
                                                    const tcq::exec_policy& pol = tcq::seq()) {
@@ -136,11 +146,7 @@ TEST_CASE("per-sample gradients match finite differences for every architecture 
 TEST_CASE("gradients, losses and captures are bit-identical for 1 and 3 threads") {
     const auto cfg = features()[1].cfg;
     const auto m = llama::random_model(cfg, 21, 0.3f);
-    std::vector<std::int32_t> toks;
-    for (unsigned s = 0; s < 5; ++s) {
-        const auto t = random_tokens(17, cfg.vocab_size, 40 + s);
-        toks.insert(toks.end(), t.begin(), t.end());
-    }
+    const auto toks = random_batch(5, 17, cfg.vocab_size, 40);
     const auto batch = tcq::make_view(toks.data(), 5, 17);
     // Per layer the samples come in order; layers interleave depending on the threads.
     auto collect = [&](const tcq::exec_policy& pol) {
@@ -214,11 +220,7 @@ TEST_CASE("llama3 rope scaling follows the transformers formula") {
 TEST_CASE("the adapter captures what block_forward sees and names layers as the checkpoint") {
     const auto cfg = features()[3].cfg;
     auto m = llama::random_model(cfg, 2, 0.3f);
-    std::vector<std::int32_t> toks;
-    for (unsigned s = 0; s < 3; ++s) {
-        const auto t = random_tokens(9, cfg.vocab_size, s);
-        toks.insert(toks.end(), t.begin(), t.end());
-    }
+    const auto toks = random_batch(3, 9, cfg.vocab_size, 0);
     llama::adapter ad(m, tcq::make_view(toks.data(), 3, 9), tcq::par(2), true);
     const auto lin = ad.linears();
     REQUIRE(lin.size() == 14u);
@@ -317,11 +319,7 @@ TEST_CASE("the adapter's answer gradients use its flags; without flags they are 
     const auto cfg = features()[0].cfg;
     auto m = llama::random_model(cfg, 32, 0.3f);
     const index_t N = 3, T = 15;
-    std::vector<std::int32_t> toks;
-    for (unsigned s = 0; s < N; ++s) {
-        const auto t = random_tokens(T, cfg.vocab_size, 90 + s);
-        toks.insert(toks.end(), t.begin(), t.end());
-    }
+    const auto toks = random_batch(N, T, cfg.vocab_size, 90);
     std::vector<std::uint8_t> flags(toks.size(), 0);
     for (std::size_t i = 4; i < flags.size(); i += 5) flags[i] = 1;
     const auto batch = tcq::make_view(toks.data(), N, T);
@@ -347,11 +345,7 @@ TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ i
     const auto cfg = features()[0].cfg;
     const auto m0 = llama::random_model(cfg, 33, 0.3f);
     const index_t N = 4, T = 15;
-    std::vector<std::int32_t> toks;
-    for (unsigned s = 0; s < N; ++s) {
-        const auto t = random_tokens(T, cfg.vocab_size, 60 + s);
-        toks.insert(toks.end(), t.begin(), t.end());
-    }
+    const auto toks = random_batch(N, T, cfg.vocab_size, 60);
     std::vector<std::uint8_t> flags(toks.size(), 0);
     for (std::size_t i = 3; i < flags.size(); i += 4) flags[i] = 1;
     const auto batch = tcq::make_view(toks.data(), N, T);
@@ -389,11 +383,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     const auto cfg = features()[0].cfg;
     const auto m0 = llama::random_model(cfg, 34, 0.3f);
     const index_t N = 4, T = 15;
-    std::vector<std::int32_t> toks;
-    for (unsigned s = 0; s < N; ++s) {
-        const auto t = random_tokens(T, cfg.vocab_size, 70 + s);
-        toks.insert(toks.end(), t.begin(), t.end());
-    }
+    const auto toks = random_batch(N, T, cfg.vocab_size, 70);
     const auto batch = tcq::make_view(toks.data(), N, T);
     auto opts = [](int rounds) {
         tcq::pipeline_options o;
