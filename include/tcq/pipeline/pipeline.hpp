@@ -208,7 +208,7 @@ public:
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
             // Iterative selection: re-score on this pass's Q(W), re-select, re-run the pass.
             for (int round = 1; round <= opt.reselect_rounds; ++round) {
-                const contrast rc = requantized(pass, c, opt.gptq.grid);
+                const contrast rc = requantized(std::move(pass), c, opt.gptq.grid);  // pass is rerun below
                 auto next = select(*sm, g, &rc, opt, res);
                 index_t same = 0, before = 0;
                 for (std::size_t i = 0; i < masks.size(); ++i) {
@@ -430,10 +430,10 @@ private:
     /// The contrast of a masked pass for re-scoring: its values, with every
     /// kept weight replaced by its final value fake-quantized on its row's
     /// (group's) grid (what quantizing it would give); U_jj of the pass, diag H
-    /// of the first contrast `c` (if any).
-    static contrast requantized(const std::vector<gptq_result>& pass, const contrast* c, const grid_spec& spec) {
+    /// of the first contrast `c` (if any). Takes the pass: no model-sized copy.
+    static contrast requantized(std::vector<gptq_result> pass, const contrast* c, const grid_spec& spec) {
         contrast rc;
-        rc.pass = pass;
+        rc.pass = std::move(pass);
         const float maxq = spec.maxq();
         for (auto& r : rc.pass) {
             auto& q = r.q;
