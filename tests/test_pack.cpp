@@ -73,22 +73,32 @@ TEST_CASE("block layouts: put/get round trip and documented byte positions") {
     CHECK(b[31] == 200);
 }
 
-TEST_CASE("SIMD block decoder equals block_code for every width") {
+TEST_CASE("SIMD block decoder equals block_code for every width and every compiled ISA overload") {
     std::mt19937 g(17);
-    for (int rep = 0; rep < 50; ++rep) {
-        std::uint8_t blk[64];
-        for (auto& x : blk) x = static_cast<std::uint8_t>(g());
-        tcq::detail::dispatch_bits(rep % 4 == 0 ? 2 : rep % 4 == 1 ? 3 : rep % 4 == 2 ? 4 : 8, [&]<int Bits>() {
-            tcq::detail::lanes16 q[4];
-            tcq::detail::decode_block<Bits>(blk, q);
-            for (int k = 0; k < 4; ++k) {
-                alignas(64) float f[16];
-                tcq::detail::l16_store(q[k], f);
-                for (int l = 0; l < 16; ++l)
-                    CHECK(f[l] == tcq::detail::code_magic<Bits>(tcq::block_code(blk, Bits, 16 * k + l)));
-            }
-        });
-    }
+    namespace isa = tcq::simd::isa;
+    const auto check = [&]<class Arch>(Arch arch) {
+        for (int rep = 0; rep < 50; ++rep) {
+            std::uint8_t blk[64];
+            for (auto& x : blk) x = static_cast<std::uint8_t>(g());
+            tcq::detail::dispatch_bits(rep % 4 == 0 ? 2 : rep % 4 == 1 ? 3 : rep % 4 == 2 ? 4 : 8, [&]<int Bits>() {
+                tcq::detail::lanes16 q[4];
+                if (rep % 2)
+                    tcq::detail::decode_block<Bits>(arch, blk, q, rep % 3 == 0);  // blk has room for the wide 3-bit read
+                else
+                    tcq::detail::decode_block<Bits>(blk, q);
+                for (int k = 0; k < 4; ++k) {
+                    alignas(64) float f[16];
+                    tcq::detail::l16_store(q[k], f);
+                    for (int l = 0; l < 16; ++l)
+                        CHECK(f[l] == tcq::reference::code_magic<Bits>(tcq::block_code(blk, Bits, 16 * k + l)));
+                }
+            });
+        }
+    };
+    check(isa::portable{});
+    check(isa::avx2{});
+    check(isa::avx512bw{});  // falls back to the next overload down where not compiled in
+    check(isa::avx512vnni{});
 }
 
 TEST_CASE("pack → dequantize / unpack round trips bit for bit") {
@@ -110,6 +120,15 @@ TEST_CASE("pack → dequantize / unpack round trips bit for bit") {
             }
             CHECK(ok);
             CHECK(twin);
+            // Every ISA overload set gives the same bits.
+            const auto same_as_deq = [&](auto arch) {
+                std::vector<float> d(deq.size());
+                tcq::dequantize(V, tcq::make_view(d.data(), cs.rows, cs.cols), tcq::seq(), arch);
+                return d == deq;
+            };
+            CHECK(same_as_deq(tcq::simd::isa::portable{}));
+            CHECK(same_as_deq(tcq::simd::isa::avx2{}));
+            CHECK(same_as_deq(tcq::simd::isa::avx512bw{}));
             const auto u = tcq::unpack(V);
             CHECK(u.codes == q.codes);
             CHECK(u.kept.indices() == q.kept.indices());
@@ -244,6 +263,15 @@ void check_products(const case_spec& cs, index_t n, tcq::value_format fmt = tcq:
     tcq::gemm(V, Xv, tcq::make_view(Y2.data(), n, cs.rows), tcq::par(2));
     tcq::reference::gemm(V, Xv, tcq::make_view(Yref.data(), n, cs.rows));
     CHECK(Y == Y2);
+    // Each ISA overload set (those not compiled in fall back) gives the same bits.
+    const auto same_as_Y = [&](auto arch) {
+        std::vector<float> Ya(Y.size());
+        tcq::gemm(V, Xv, tcq::make_view(Ya.data(), n, cs.rows), tcq::seq(), arch);
+        return std::memcmp(Ya.data(), Y.data(), Y.size() * sizeof(float)) == 0;
+    };
+    CHECK(same_as_Y(tcq::simd::isa::portable{}));
+    CHECK(same_as_Y(tcq::simd::isa::avx2{}));
+    CHECK(same_as_Y(tcq::simd::isa::avx512bw{}));
     bool tol_ok = true, twin_ok = true, gemv_ok = true;
     const auto G = q.grid.groups();
     std::vector<float> y1(static_cast<std::size_t>(cs.rows));

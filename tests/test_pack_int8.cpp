@@ -69,6 +69,14 @@ void check_case(const case_spec& cs, index_t n, tcq::value_format fmt = tcq::val
     CHECK(same_bits(run(V, X, n, 2, tcq::simd::isa::best{}), Y));
     CHECK(same_bits(run(V, X, n, 1, tcq::simd::isa::avx2{}), Y));
     CHECK(same_bits(run(V, X, n, 2, tcq::simd::isa::portable{}), Y));
+    CHECK(same_bits(run(V, X, n, 1, tcq::simd::isa::avx512bw{}), Y));
+    {  // the activation quantizer's overloads agree field by field
+        const auto Ab = tcq::quantize_activations(V.info(), Xv);
+        const auto Ap = tcq::quantize_activations(V.info(), Xv, tcq::simd::isa::portable{});
+        CHECK(Ab.xq == Ap.xq);
+        CHECK(same_bits(std::vector<float>(Ab.sx.begin(), Ab.sx.end()), std::vector<float>(Ap.sx.begin(), Ap.sx.end())));
+        CHECK(same_bits(std::vector<float>(Ab.xz.begin(), Ab.xz.end()), std::vector<float>(Ap.xz.begin(), Ap.xz.end())));
+    }
     // Pre-quantized activations give the same result; row i = gemv of vector i.
     std::vector<float> Ya(Y.size()), y1(static_cast<std::size_t>(cs.rows));
     tcq::gemm_int8(V, tcq::quantize_activations(V.info(), Xv), tcq::make_view(Ya.data(), n, cs.rows));

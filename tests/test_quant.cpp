@@ -35,16 +35,17 @@ TEST_CASE("fit_segment SIMD equals scalar twin bit for bit on odd sizes") {
                 }
 }
 
-TEST_CASE("pow_norm: SIMD twin agrees bit for bit and is accurate") {
+TEST_CASE("pow_norm: SIMD and float instantiations agree bit for bit with the scalar twin, and are accurate") {
     std::mt19937 g(7);
     std::uniform_real_distribution<float> u(-30.f, 10.f);
     alignas(64) float in[tcq::simd::width], out[tcq::simd::width];
     for (int it = 0; it < 2000; ++it) {
         for (auto& v : in) v = (it % 7 == 0) ? 0.f : std::exp2(u(g)) * ((it & 1) ? -1.f : 1.f);
-        tcq::detail::pow_norm_simd(tcq::simd::fbatch::load_aligned(in), 2.4f).store_aligned(out);
+        tcq::pow_norm(tcq::simd::fbatch::load_aligned(in), 2.4f).store_aligned(out);
         for (std::size_t k = 0; k < tcq::simd::width; ++k) {
-            const float ref = tcq::pow_norm(in[k], 2.4f);
+            const float ref = tcq::reference::pow_norm(in[k], 2.4f);
             REQUIRE(out[k] == ref);
+            REQUIRE(tcq::pow_norm(in[k], 2.4f) == ref);
             const double exact = std::pow(std::fabs(static_cast<double>(in[k])), 2.4);
             INFO("x = ", in[k]);
             CHECK(std::fabs(ref - exact) <= 1e-5 * exact);
@@ -52,6 +53,19 @@ TEST_CASE("pow_norm: SIMD twin agrees bit for bit and is accurate") {
     }
     CHECK(tcq::pow_norm(0.f, 2.4f) == 0.f);
     CHECK(tcq::pow_norm(-3.f, 2.f) == 9.f);
+    // The edges the lane selects replace early returns for: subnormal, under-
+    // and overflow of the result, infinity; each lane type as the twin.
+    const float edges[] = {1e-45f, -3e-39f, 1e-20f, 1e-18f, 1e16f, -1e17f, 3e38f, INFINITY, -INFINITY, 1.f, -0.f};
+    for (const float p : {2.4f, 3.f, 0.5f})
+        for (const float x : edges) {
+            INFO("x = ", x, ", p = ", p);
+            const float ref = tcq::reference::pow_norm(x, p);
+            CHECK(tcq::pow_norm(x, p) == ref);
+            tcq::pow_norm(tcq::simd::fbatch(x), p).store_aligned(out);
+            CHECK(out[tcq::simd::width - 1] == ref);
+        }
+    CHECK(tcq::reference::pow_norm(1e-20f, 2.4f) == 0.f);   // 1e-48 underflows
+    CHECK(tcq::reference::pow_norm(1e17f, 2.4f) == INFINITY);  // 1e40.8 overflows
 }
 
 TEST_CASE("known answers: ties to even, zero row, constant row, symmetric, partial group") {

@@ -15,6 +15,7 @@
 #include "tcq/core/eigen.hpp"
 #include "tcq/core/error.hpp"
 #include "tcq/core/half.hpp"
+#include "tcq/core/lane_ops.hpp"
 #include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
 #include "tcq/core/parallel.hpp"

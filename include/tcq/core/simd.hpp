@@ -8,6 +8,37 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "tcq/core/lane_ops.hpp"
+
+namespace tcq {
+/// A register of floats as a lane type of the element math (core/lane_ops.hpp).
+template <class A>
+struct lane_ops<xsimd::batch<float, A>> {
+    using value = xsimd::batch<float, A>;        ///< the lane type
+    using bits = xsimd::batch<std::int32_t, A>;  ///< integer lanes of the same width
+    using mask = xsimd::batch_bool<float, A>;    ///< result of a comparison
+
+    /// Round half to even (vroundps / vrndscaleps in the default mode).
+    static TCQ_FORCEINLINE value round(value x) { return xsimd::nearbyint(x); }
+    /// Lane-wise smaller value.
+    static TCQ_FORCEINLINE value min(value a, value b) { return xsimd::min(a, b); }
+    /// Lane-wise larger value.
+    static TCQ_FORCEINLINE value max(value a, value b) { return xsimd::max(a, b); }
+    /// Lane-wise |x|.
+    static TCQ_FORCEINLINE value abs(value x) { return xsimd::abs(x); }
+    /// Lane-wise m ? a : b.
+    static TCQ_FORCEINLINE value select(mask m, value a, value b) { return xsimd::select(m, a, b); }
+    /// IEEE bit patterns.
+    static TCQ_FORCEINLINE bits to_bits(value x) { return xsimd::bitwise_cast<bits>(x); }
+    /// Floats of bit patterns.
+    static TCQ_FORCEINLINE value from_bits(bits b) { return xsimd::bitwise_cast<value>(b); }
+    /// Integer → float conversion.
+    static TCQ_FORCEINLINE value to_float(bits b) { return xsimd::to_float(b); }
+    /// Float → integer conversion of integral values.
+    static TCQ_FORCEINLINE bits to_int(value x) { return xsimd::to_int(x); }
+};
+}  // namespace tcq
+
 namespace tcq::simd {
 using arch = xsimd::default_arch;                 ///< Instruction set of every SIMD kernel.
 using fbatch = xsimd::batch<float, arch>;          ///< Register of floats.
@@ -34,7 +65,8 @@ inline float fold_lanes(float* l) {
 namespace isa {
 struct portable {};                ///< plain C++ (and tcq::simd batches)
 struct avx2 : portable {};         ///< AVX2 + FMA + BMI2
-struct avx512vnni : avx2 {};       ///< AVX-512 F/BW/DQ/VL/VBMI + VNNI (Zen 4/5, Ice Lake and later)
+struct avx512bw : avx2 {};         ///< AVX-512 F/BW/DQ/VL (Skylake-X and later)
+struct avx512vnni : avx512bw {};   ///< AVX-512 F/BW/DQ/VL/VBMI + VNNI (Zen 4/5, Ice Lake and later)
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__BMI2__)
 /// 1 when the avx2 overloads are compiled in.
@@ -43,8 +75,14 @@ struct avx512vnni : avx2 {};       ///< AVX-512 F/BW/DQ/VL/VBMI + VNNI (Zen 4/5,
 /// 0: no avx2 overloads in this build.
 #define TCQ_ISA_AVX2 0
 #endif
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
-    defined(__AVX512VBMI__) && defined(__AVX512VNNI__) && TCQ_ISA_AVX2
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && TCQ_ISA_AVX2
+/// 1 when the avx512bw overloads are compiled in.
+#define TCQ_ISA_AVX512BW 1
+#else
+/// 0: no avx512bw overloads in this build.
+#define TCQ_ISA_AVX512BW 0
+#endif
+#if defined(__AVX512VBMI__) && defined(__AVX512VNNI__) && TCQ_ISA_AVX512BW
 /// 1 when the avx512vnni overloads are compiled in.
 #define TCQ_ISA_AVX512VNNI 1
 #else
@@ -54,6 +92,8 @@ struct avx512vnni : avx2 {};       ///< AVX-512 F/BW/DQ/VL/VBMI + VNNI (Zen 4/5,
 
 #if TCQ_ISA_AVX512VNNI
 using best = avx512vnni;  ///< The best tag this build compiles.
+#elif TCQ_ISA_AVX512BW
+using best = avx512bw;  ///< The best tag this build compiles.
 #elif TCQ_ISA_AVX2
 using best = avx2;  ///< The best tag this build compiles.
 #else

@@ -198,8 +198,8 @@ inline void sweep_chunk(const sweep_state& st, index_t i1, index_t i2, index_t r
             const index_t o = i * RC + v * W;
             const fb w = fb::load_unaligned(T + o);
             const fb s = fb::load_unaligned(sp + v * W), z = fb::load_unaligned(zp + v * W);
-            fb code = xsimd::min(xsimd::max(xsimd::nearbyint(w / s) + z, vzero), vmaxq);
-            fb q = s * (code - z);
+            fb code = quant_code(w, s, z, vmaxq);
+            fb q = dequant_code(code, s, z);
             if (any_kept) {
                 const auto m = fb::load_unaligned(M + o) != vzero;
                 q = xsimd::select(m, w, q);

@@ -6,26 +6,27 @@
 /// Chunk k of a block holds codes 16k … 16k+15 (pack/blocks.hpp). A chunk is a
 /// `lanes16`: the 16 canonical lanes of tcq::simd (element i → lane i % 16) as
 /// 16 / width registers, so every kernel sums in the same order on any width.
-/// Codes come out as exact "magic" floats 1 + q·2^-b (code_magic): with
+/// Codes come out as exact "magic" floats 1 + q·2^-b: with
 /// AVX-512 that is one widening per block and a shift + ternary-logic op per
 /// chunk (3-bit uses a VBMI byte permute), no int→float conversion, so the
 /// GEMV spends one FMA per 16 weights. Elsewhere a portable byte loop feeds
-/// xsimd. Scalar twin of the element math: block_code() in pack/blocks.hpp.
+/// xsimd. The ISA paths are overloads on simd::isa tags (or, for one-register
+/// helpers, on the xsimd register's arch) beside a portable one. Scalar twin:
+/// reference::code_magic of block_code() (pack/blocks.hpp).
 
 #include <cstdint>
 #include <cstring>
 
 #include "tcq/core/simd.hpp"
 #include "tcq/pack/blocks.hpp"
+#include "tcq/quant/element.hpp"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__)
+#if TCQ_ISA_AVX512BW
 #include <immintrin.h>
-/// 1 when the AVX-512BW block decoder is compiled in.
-#define TCQ_PACK_AVX512 1
-#else
-/// 0: no AVX-512BW block decoder in this build (portable SIMD path only).
-#define TCQ_PACK_AVX512 0
 #endif
+/// 1 when the AVX-512 overloads of the packed kernels are compiled in
+/// (= TCQ_ISA_AVX512BW; the kernels dispatch on simd::isa tags).
+#define TCQ_PACK_AVX512 TCQ_ISA_AVX512BW
 
 namespace tcq::detail {
 
@@ -48,18 +49,24 @@ TCQ_FORCEINLINE lanes16 l16_load(const float* p) {
 TCQ_FORCEINLINE void l16_store(const lanes16& a, float* p) {
     for (std::size_t i = 0; i < lanes16::regs; ++i) a.r[i].store_unaligned(p + i * simd::width);
 }
-/// a·b + c of one register, fused where the target has FMA. xsimd 8.1 has no
-/// AVX-512 fma kernel (it falls back to a·b + c, two roundings), hence the intrinsic.
-TCQ_FORCEINLINE simd::fbatch fma_reg(simd::fbatch a, simd::fbatch b, simd::fbatch c) {
-#if TCQ_PACK_AVX512
-    if constexpr (simd::width == 16) return simd::fbatch(_mm512_fmadd_ps(a, b, c));
-#endif
+/// a·b + c of one register with one rounding. xsimd 8.1 has no AVX-512 fma
+/// kernel (it falls back to a·b + c, two roundings), hence the overload.
+template <class A>
+TCQ_FORCEINLINE xsimd::batch<float, A> fma_reg(xsimd::batch<float, A> a, xsimd::batch<float, A> b,
+                                               xsimd::batch<float, A> c, xsimd::kernel::requires_arch<xsimd::generic>) {
     return xsimd::fma(a, b, c);
 }
+#if TCQ_ISA_AVX512BW
+template <class A>
+TCQ_FORCEINLINE xsimd::batch<float, A> fma_reg(xsimd::batch<float, A> a, xsimd::batch<float, A> b,
+                                               xsimd::batch<float, A> c, xsimd::kernel::requires_arch<xsimd::avx512f>) {
+    return xsimd::batch<float, A>(_mm512_fmadd_ps(a, b, c));
+}
+#endif
 /// a·b + c with one rounding (std::fma in the scalar twins).
 TCQ_FORCEINLINE lanes16 l16_fma(const lanes16& a, const lanes16& b, const lanes16& c) {
     lanes16 o;
-    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = fma_reg(a.r[i], b.r[i], c.r[i]);
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = fma_reg(a.r[i], b.r[i], c.r[i], simd::arch{});
     return o;
 }
 TCQ_FORCEINLINE lanes16 l16_add(const lanes16& a, const lanes16& b) {
@@ -67,14 +74,10 @@ TCQ_FORCEINLINE lanes16 l16_add(const lanes16& a, const lanes16& b) {
     for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = a.r[i] + b.r[i];
     return o;
 }
-TCQ_FORCEINLINE lanes16 l16_sub(const lanes16& a, const lanes16& b) {
+/// Dequantized values s·(q − z) of codes q (quant/element.hpp's dequant_code).
+TCQ_FORCEINLINE lanes16 l16_dequant(const lanes16& q, const lanes16& s, const lanes16& z) {
     lanes16 o;
-    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = a.r[i] - b.r[i];
-    return o;
-}
-TCQ_FORCEINLINE lanes16 l16_mul(const lanes16& a, const lanes16& b) {
-    lanes16 o;
-    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = a.r[i] * b.r[i];
+    for (std::size_t i = 0; i < lanes16::regs; ++i) o.r[i] = dequant_code(q.r[i], s.r[i], z.r[i]);
     return o;
 }
 /// Gathers base[idx[l]] for the 16 lanes.
@@ -85,30 +88,43 @@ TCQ_FORCEINLINE lanes16 l16_gather(const float* base, const std::int32_t* idx) {
     return o;
 }
 /// Canonical fold of the 16 lanes (simd::fold_lanes): (l[i] + l[i+8]), +4, +2, +1.
-TCQ_FORCEINLINE float l16_fold(const lanes16& a) {
-#if TCQ_PACK_AVX512 && defined(__AVX512DQ__)
-    if constexpr (simd::width == 16) {
-        const __m512 v = a.r[0];
-        const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-        const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
-    }
-#endif
+TCQ_FORCEINLINE float l16_fold(const lanes16& a, xsimd::kernel::requires_arch<xsimd::generic>) {
     alignas(64) float l[simd::sum_lanes];
     for (std::size_t i = 0; i < lanes16::regs; ++i) a.r[i].store_aligned(l + i * simd::width);
     return simd::fold_lanes(l);
 }
+#if TCQ_ISA_AVX512BW
+/// The same fold in registers: one 16-lane register, halves added in order.
+TCQ_FORCEINLINE float l16_fold(const lanes16& a, xsimd::kernel::requires_arch<xsimd::avx512dq>) {
+    static_assert(simd::width == 16);
+    const __m512 v = a.r[0];
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+/// Canonical fold of the 16 lanes, for the build's register type.
+TCQ_FORCEINLINE float l16_fold(const lanes16& a) { return l16_fold(a, simd::arch{}); }
 
-/// The "magic" float of code q at `Bits` bits: 1 + q·2^-Bits, exact. Its bit
-/// pattern is 0x3F800000 | q << (23 − Bits), so SIMD code builds it from the
-/// code's bits with a shift and one ternary-logic op, no int→float convert.
+/// Decodes the 64 codes of the `Bits`-bit block at `p` as magic floats
+/// (1 + q·2^-Bits, exact; bits 0x3F800000 | q << (23 − Bits)), chunk k into q[k]. Exact on every path. `wide_ok` promises
+/// that the 8 bytes after a 3-bit block are readable (true for all but the
+/// last block of a code array): a plain 32-byte load then replaces a masked
+/// load, which is far slower when the line comes from DRAM. Overloaded per
+/// simd::isa tag; this is the portable one: a byte loop feeding xsimd.
 template <int Bits>
-TCQ_HOST_DEVICE constexpr float code_magic(unsigned q) {
-    return 1.f + static_cast<float>(q) * (1.f / static_cast<float>(1u << Bits));
+TCQ_FORCEINLINE void decode_block(simd::isa::portable, const std::uint8_t* p, lanes16 (&q)[4], bool /*wide_ok*/) {
+    static_assert(packed_bits_supported(Bits), "packed widths are 2, 3, 4, 8");
+    alignas(64) std::int32_t t[64];
+    for (int i = 0; i < 64; ++i) t[i] = static_cast<std::int32_t>(block_code(p, Bits, i));
+    const simd::fbatch scale(1.f / static_cast<float>(1u << Bits)), one(1.f);
+    for (int k = 0; k < 4; ++k)
+        for (std::size_t i = 0; i < lanes16::regs; ++i)
+            q[k].r[i] = one + xsimd::to_float(simd::ibatch::load_aligned(t + 16 * k + i * simd::width)) * scale;
 }
 
-#if TCQ_PACK_AVX512
+#if TCQ_ISA_AVX512BW
 namespace avx512 {
 /// Float bits (v << L) & M | 1.0f, or with a right shift for negative L.
 template <int L, int Bits>
@@ -123,73 +139,70 @@ TCQ_FORCEINLINE __m512 magic(__m512i v) {
     return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(t, m, one, 0xEA));  // (t & m) | one
 }
 }  // namespace avx512
+
+/// AVX-512BW: one widening load per block, a shift + ternary-logic op per
+/// chunk. 3-bit blocks need VBMI (the avx512vnni overload); here they take
+/// the portable path.
+template <int Bits>
+TCQ_FORCEINLINE void decode_block(simd::isa::avx512bw, const std::uint8_t* p, lanes16 (&q)[4], bool wide_ok) {
+    static_assert(simd::width == 16 && packed_bits_supported(Bits));
+    constexpr int top = 23 - Bits;  // field bit that lands on the top of the code slot
+    if constexpr (Bits == 2) {
+        const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 2>(v));
+        q[1].r[0] = simd::fbatch(avx512::magic<top - 2, 2>(v));
+        q[2].r[0] = simd::fbatch(avx512::magic<top - 4, 2>(v));
+        q[3].r[0] = simd::fbatch(avx512::magic<top - 6, 2>(v));
+    } else if constexpr (Bits == 4) {
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 4>(v));
+        q[1].r[0] = simd::fbatch(avx512::magic<top - 4, 4>(v));
+        q[2].r[0] = simd::fbatch(avx512::magic<top - 8, 4>(v));
+        q[3].r[0] = simd::fbatch(avx512::magic<top - 12, 4>(v));
+    } else if constexpr (Bits == 8) {
+        const __m512i v = _mm512_loadu_si512(p);
+        q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 8>(v));
+        q[1].r[0] = simd::fbatch(avx512::magic<top - 8, 8>(v));
+        q[2].r[0] = simd::fbatch(avx512::magic<top - 16, 8>(v));
+        q[3].r[0] = simd::fbatch(avx512::magic<top - 24, 8>(v));
+    } else {
+        decode_block<Bits>(simd::isa::portable{}, p, q, wide_ok);
+    }
+}
 #endif
 
-/// Decodes the 64 codes of the `Bits`-bit block at `p` as magic floats
-/// (code_magic), chunk k into q[k]. Exact on every path. `wide_ok` promises
-/// that the 8 bytes after a 3-bit block are readable (true for all but the
-/// last block of a code array): a plain 32-byte load then replaces a masked
-/// load, which is far slower when the line comes from DRAM.
+#if TCQ_ISA_AVX512VNNI
+/// AVX-512 with VBMI: 3-bit blocks by one byte permute; the other widths as avx512bw.
+template <int Bits>
+TCQ_FORCEINLINE void decode_block(simd::isa::avx512vnni, const std::uint8_t* p, lanes16 (&q)[4], bool wide_ok) {
+    if constexpr (Bits != 3) {
+        decode_block<Bits>(simd::isa::avx512bw{}, p, q, wide_ok);
+    } else {  // lanes 2p, 2p+1 start at bits 0 and 4 of bytes (3p, 3p+1) and (3p+1, 3p+2)
+        const __m512i raw = wide_ok ? _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))
+                                    : _mm512_maskz_loadu_epi8(0xFFFFFFull, p);  // 24 bytes, no over-read
+        const __m512i idx = _mm512_set_epi8(
+            0, 0, 23, 22, 0, 0, 22, 21, 0, 0, 20, 19, 0, 0, 19, 18, 0, 0, 17, 16, 0, 0, 16, 15, 0, 0, 14, 13,
+            0, 0, 13, 12, 0, 0, 11, 10, 0, 0, 10, 9, 0, 0, 8, 7, 0, 0, 7, 6, 0, 0, 5, 4, 0, 0, 4, 3, 0, 0, 2, 1,
+            0, 0, 1, 0);
+        const __m512i v = _mm512_permutexvar_epi8(idx, raw);
+        const __m512i m = _mm512_set1_epi32(0x7 << 20);
+        const __m512i one = _mm512_set1_epi32(0x3F800000);
+        for (int k = 0; k < 4; ++k) {
+            const __m512i sh = _mm512_set_epi32(16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k,
+                                                20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k,
+                                                16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k,
+                                                20 - 3 * k);
+            q[k].r[0] = simd::fbatch(
+                _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_sllv_epi32(v, sh), m, one, 0xEA)));
+        }
+    }
+}
+#endif
+
+/// decode_block with the best overload of this build.
 template <int Bits>
 TCQ_FORCEINLINE void decode_block(const std::uint8_t* p, lanes16 (&q)[4], bool wide_ok = false) {
-    static_assert(packed_bits_supported(Bits), "packed widths are 2, 3, 4, 8");
-#if TCQ_PACK_AVX512
-    if constexpr (simd::width == 16) {
-        constexpr int top = 23 - Bits;  // field bit that lands on the top of the code slot
-        if constexpr (Bits == 2) {
-            const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-            q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 2>(v));
-            q[1].r[0] = simd::fbatch(avx512::magic<top - 2, 2>(v));
-            q[2].r[0] = simd::fbatch(avx512::magic<top - 4, 2>(v));
-            q[3].r[0] = simd::fbatch(avx512::magic<top - 6, 2>(v));
-            return;
-        } else if constexpr (Bits == 4) {
-            const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-            q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 4>(v));
-            q[1].r[0] = simd::fbatch(avx512::magic<top - 4, 4>(v));
-            q[2].r[0] = simd::fbatch(avx512::magic<top - 8, 4>(v));
-            q[3].r[0] = simd::fbatch(avx512::magic<top - 12, 4>(v));
-            return;
-        } else if constexpr (Bits == 8) {
-            const __m512i v = _mm512_loadu_si512(p);
-            q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 8>(v));
-            q[1].r[0] = simd::fbatch(avx512::magic<top - 8, 8>(v));
-            q[2].r[0] = simd::fbatch(avx512::magic<top - 16, 8>(v));
-            q[3].r[0] = simd::fbatch(avx512::magic<top - 24, 8>(v));
-            return;
-        }
-#if defined(__AVX512VBMI__)
-        else {  // Bits == 3: lanes 2p, 2p+1 start at bits 0 and 4 of bytes (3p, 3p+1) and (3p+1, 3p+2)
-            const __m512i raw = wide_ok ? _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))
-                                        : _mm512_maskz_loadu_epi8(0xFFFFFFull, p);  // 24 bytes, no over-read
-            const __m512i idx = _mm512_set_epi8(
-                0, 0, 23, 22, 0, 0, 22, 21, 0, 0, 20, 19, 0, 0, 19, 18, 0, 0, 17, 16, 0, 0, 16, 15, 0, 0, 14, 13,
-                0, 0, 13, 12, 0, 0, 11, 10, 0, 0, 10, 9, 0, 0, 8, 7, 0, 0, 7, 6, 0, 0, 5, 4, 0, 0, 4, 3, 0, 0, 2, 1,
-                0, 0, 1, 0);
-            const __m512i v = _mm512_permutexvar_epi8(idx, raw);
-            const __m512i m = _mm512_set1_epi32(0x7 << 20);
-            const __m512i one = _mm512_set1_epi32(0x3F800000);
-            for (int k = 0; k < 4; ++k) {
-                const __m512i sh = _mm512_set_epi32(16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k,
-                                                    20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k,
-                                                    16 - 3 * k, 20 - 3 * k, 16 - 3 * k, 20 - 3 * k, 16 - 3 * k,
-                                                    20 - 3 * k);
-                q[k].r[0] = simd::fbatch(
-                    _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_sllv_epi32(v, sh), m, one, 0xEA)));
-            }
-            return;
-        }
-#endif
-    }
-#endif
-    (void)wide_ok;
-    // Portable path: codes into a small buffer, then exact magic floats.
-    alignas(64) std::int32_t t[64];
-    for (int i = 0; i < 64; ++i) t[i] = static_cast<std::int32_t>(block_code(p, Bits, i));
-    const simd::fbatch scale(1.f / static_cast<float>(1u << Bits)), one(1.f);
-    for (int k = 0; k < 4; ++k)
-        for (std::size_t i = 0; i < lanes16::regs; ++i)
-            q[k].r[i] = one + xsimd::to_float(simd::ibatch::load_aligned(t + 16 * k + i * simd::width)) * scale;
+    decode_block<Bits>(simd::isa::best{}, p, q, wide_ok);
 }
 
 /// How far ahead of the block being decoded the kernels prefetch codes. The

@@ -16,8 +16,8 @@
 namespace tcq {
 
 namespace detail {
-template <int Bits>
-void dequantize_rows(const packed_view& W, index_t r0, index_t r1, matrix_view<float> out) {
+template <int Bits, class Arch>
+void dequantize_rows(Arch arch, const packed_view& W, index_t r0, index_t r1, matrix_view<float> out) {
     const packed_info& info = W.info();
     const index_t nb = info.blocks_per_row(), G = info.groups();
     const bool chunk_groups = !info.act_order && info.group_size % 16 == 0;
@@ -40,7 +40,7 @@ void dequantize_rows(const packed_view& W, index_t r0, index_t r1, matrix_view<f
         float* o = out.row(r);
         for (index_t b = 0; b < nb; ++b) {
             lanes16 q[4];
-            decode_block<Bits>(codes + b * block_bytes(Bits), q, end - (codes + b * block_bytes(Bits)) >= 32);
+            decode_block<Bits>(arch, codes + b * block_bytes(Bits), q, end - (codes + b * block_bytes(Bits)) >= 32);
             for (int k = 0; k < 4; ++k) {
                 const index_t c = b * block_weights + 16 * k;
                 if (c >= info.cols) break;
@@ -53,7 +53,7 @@ void dequantize_rows(const packed_view& W, index_t r0, index_t r1, matrix_view<f
                     s = l16_gather(sf.data(), gcol.data() + c);
                     z = l16_gather(zf.data(), gcol.data() + c);
                 }
-                const lanes16 w = l16_mul(s, l16_sub(magic_to_code<Bits>(q[k]), z));
+                const lanes16 w = l16_dequant(magic_to_code<Bits>(q[k]), s, z);
                 if (c + 16 <= info.cols) {
                     l16_store(w, o + c);
                 } else {
@@ -68,12 +68,15 @@ void dequantize_rows(const packed_view& W, index_t r0, index_t r1, matrix_view<f
 }  // namespace detail
 
 /// out = Ŵ (rows × cols fp32). Deterministic; rows in parallel chunks of 64.
-inline void dequantize(const packed_view& W, matrix_view<float> out, const exec_policy& pol = seq()) {
+/// `arch` picks the instruction set (default: the best compiled in); every
+/// choice gives the same bits.
+template <class Arch = simd::isa::best>
+void dequantize(const packed_view& W, matrix_view<float> out, const exec_policy& pol = seq(), Arch arch = {}) {
     require(!W.empty(), "dequantize: empty packed matrix");
     require_shape(out, W.rows(), W.cols(), "dequantize: out");
     detail::dispatch_bits(W.bits(), [&]<int Bits>() {
         parallel_for(pol, W.rows(), cost::skip_rows,
-                     [&](index_t r0, index_t r1) { detail::dequantize_rows<Bits>(W, r0, r1, out); });
+                     [&](index_t r0, index_t r1) { detail::dequantize_rows<Bits>(arch, W, r0, r1, out); });
     });
 }
 

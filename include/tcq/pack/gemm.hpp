@@ -101,8 +101,8 @@ inline product_plan make_plan(const packed_view& W, matrix_view<const float> X) 
 /// BPG > 0 fixes the blocks per group at compile time (groups of 64 or 128;
 /// requires nb % BPG == 0): the group loop unrolls, which matters when a
 /// flush comes every one or two blocks.
-template <int Bits, int NV, int BPG = 0>
-TCQ_FORCEINLINE void row_regular(const std::uint8_t* codes, const std::uint8_t* end, index_t nb, index_t bpg_rt,
+template <int Bits, int NV, int BPG = 0, class Arch>
+TCQ_FORCEINLINE void row_regular(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t nb, index_t bpg_rt,
                                  const float* S, const float* const* x, float* y) {
     constexpr index_t bb = block_bytes(Bits);
     const index_t bpg = BPG > 0 ? BPG : bpg_rt;
@@ -116,7 +116,7 @@ TCQ_FORCEINLINE void row_regular(const std::uint8_t* codes, const std::uint8_t* 
         for (index_t b = b0; b < b1; ++b) {
             prefetch_codes(codes + b * bb);
             lanes16 q[4];
-            decode_block<Bits>(codes + b * bb, q, end - (codes + b * bb) >= 32);
+            decode_block<Bits>(arch, codes + b * bb, q, end - (codes + b * bb) >= 32);
             for (int v = 0; v < NV; ++v)
                 for (int k = 0; k < 4; ++k)
                     T[v][k & 1] = l16_fma(q[k], l16_load(x[v] + b * block_weights + 16 * k), T[v][k & 1]);
@@ -129,8 +129,8 @@ TCQ_FORCEINLINE void row_regular(const std::uint8_t* codes, const std::uint8_t* 
 }
 
 /// Dense part of one row for NV vectors, general grouping; sf/zf: the row's scales and zeros as floats.
-template <int Bits, int NV>
-TCQ_FORCEINLINE void row_general(const std::uint8_t* codes, const std::uint8_t* end, index_t nb,
+template <int Bits, int NV, class Arch>
+TCQ_FORCEINLINE void row_general(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t nb,
                                  const product_plan& p, const float* sf, const float* zf, const float* const* x,
                                  float* y) {
     constexpr index_t bb = block_bytes(Bits);
@@ -140,7 +140,7 @@ TCQ_FORCEINLINE void row_general(const std::uint8_t* codes, const std::uint8_t* 
     for (index_t b = 0; b < nb; ++b) {
         prefetch_codes(codes + b * bb);
         lanes16 m[4];
-        decode_block<Bits>(codes + b * bb, m, end - (codes + b * bb) >= 32);
+        decode_block<Bits>(arch, codes + b * bb, m, end - (codes + b * bb) >= 32);
         for (int k = 0; k < 4; ++k) {
             const index_t c = b * block_weights + 16 * k;
             lanes16 s, z;
@@ -152,7 +152,7 @@ TCQ_FORCEINLINE void row_general(const std::uint8_t* codes, const std::uint8_t* 
                 s = l16_gather(sf, p.gcol.data() + c);
                 z = l16_gather(zf, p.gcol.data() + c);
             }
-            const lanes16 w = l16_mul(s, l16_sub(magic_to_code<Bits>(m[k]), z));
+            const lanes16 w = l16_dequant(magic_to_code<Bits>(m[k]), s, z);
             for (int v = 0; v < NV; ++v) acc[v][k] = l16_fma(w, l16_load(x[v] + c), acc[v][k]);
         }
     }
@@ -166,35 +166,53 @@ TCQ_FORCEINLINE float group_correction(const float* w, const float* xs, index_t 
     return l16_fold(c);
 }
 
-/// fp16 bits → float; F16C when available (exact either way).
-TCQ_FORCEINLINE float half_to_float_fast(std::uint16_t h) {
 #if defined(__F16C__)
-    return _cvtsh_ss(h);
+/// fp16 bits → float by F16C (exact, as half_to_float).
+TCQ_FORCEINLINE float half_to_float_fast(std::uint16_t h) { return _cvtsh_ss(h); }
 #else
-    return half_to_float(h);
+/// fp16 bits → float (no F16C in this build).
+TCQ_FORCEINLINE float half_to_float_fast(std::uint16_t h) { return half_to_float(h); }
 #endif
+
+/// Statistics of a row 16 groups per step: calls f(g, s, z) with the scales
+/// (fp16 → float) and zeros (u8 → float) of groups g … g+15 as registers and
+/// returns the groups done. The portable overload does none: its callers
+/// convert every group in their scalar loop, with the same exact results.
+template <class F>
+TCQ_FORCEINLINE index_t stats16(simd::isa::portable, const std::uint16_t*, const std::uint8_t*, index_t, F&&) {
+    return 0;
 }
+#if TCQ_ISA_AVX512BW
+/// AVX-512 overload of stats16: vcvtph2ps and a widening byte convert.
+template <class F>
+TCQ_FORCEINLINE index_t stats16(simd::isa::avx512bw, const std::uint16_t* sr, const std::uint8_t* zr, index_t G,
+                                F&& f) {
+    index_t g = 0;
+    for (; g + 16 <= G; g += 16)
+        f(g, simd::fbatch(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sr + g)))),
+          simd::fbatch(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zr + g))))));
+    return g;
+}
+#endif
 
 /// Row statistics as floats: scales, zeros, S = s·2^b and w = s·(2^b + z) (groups16 each, zero padded).
 struct row_stats {
     std::vector<float> sf, zf, S, w;
     explicit row_stats(index_t groups16)
         : sf(static_cast<std::size_t>(groups16), 0.f), zf(sf.size(), 0.f), S(sf.size(), 0.f), w(sf.size(), 0.f) {}
-    void load(const packed_view& W, index_t r, index_t G, bool regular, float two_b) {
+    template <class Arch>
+    void load(Arch arch, const packed_view& W, index_t r, index_t G, bool regular, float two_b) {
         const auto st = static_cast<std::size_t>(r * G);
         const std::uint16_t* sr = W.parts().scales.data() + st;
         const std::uint8_t* zr = W.parts().zeros.data() + st;
         index_t g = 0;
-#if TCQ_PACK_AVX512
-        if (regular)  // 16 groups per step; the same correctly rounded ops as the scalar tail
-            for (; g + 16 <= G; g += 16) {
-                const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sr + g)));
-                const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zr + g))));
-                const __m512 tb = _mm512_set1_ps(two_b);
-                _mm512_storeu_ps(S.data() + g, _mm512_mul_ps(s, tb));
-                _mm512_storeu_ps(w.data() + g, _mm512_mul_ps(s, _mm512_add_ps(tb, z)));
-            }
-#endif
+        if (regular) {  // 16 groups per step; the same correctly rounded ops as the scalar tail
+            const simd::fbatch tb(two_b);
+            g = stats16(arch, sr, zr, G, [&](index_t g0, simd::fbatch s, simd::fbatch z) {
+                (s * tb).store_unaligned(S.data() + g0);
+                (s * (tb + z)).store_unaligned(w.data() + g0);
+            });
+        }
         for (; g < G; ++g) {
             const auto i = static_cast<std::size_t>(g);
             sf[i] = half_to_float_fast(sr[g]);
@@ -208,10 +226,51 @@ struct row_stats {
 };
 
 /// Σ of a row's kept weights against n vectors in the canonical order:
-/// o[j % 16] = fma(v_j, x_c, o[j % 16]), then fold_lanes(o).
+/// o[j % 16] = fma(v_j, x_c, o[j % 16]), then fold_lanes(o). Portable: one
+/// loop step per kept weight.
 struct row_outliers {
+    std::vector<float> acc;
+    explicit row_outliers(index_t n) : acc(static_cast<std::size_t>(16 * n)) {}
+    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+        std::fill(acc.begin(), acc.end(), 0.f);
+        const value_format f = bf16 ? value_format::bf16 : value_format::fp16;
+        cur.next_row([&](index_t j, index_t c, std::uint16_t bits) {
+            const float t = decode_value(bits, f);
+            for (index_t v = 0; v < n; ++v) {
+                float& a = acc[static_cast<std::size_t>(16 * v + j % 16)];
+                a = std::fma(t, x[v][c], a);
+            }
+        });
+        for (index_t v = 0; v < n; ++v) out[v] = simd::fold_lanes(acc.data() + 16 * v);
+    }
+};
+
+/// Y(v, r) = yd[(r − r0)·n + v] + the kept weights of each row r in [r0, r1), walked row by row.
+template <class RowOutliers>
+void kept_rows(RowOutliers& ro, outlier_cursor& cur, bool bf16, index_t r0, index_t r1, const float* const* x,
+               index_t n, const float* yd, matrix_view<float> Y) {
+    std::vector<float> os(static_cast<std::size_t>(n));
+    for (index_t r = r0; r < r1; ++r) {
+        const float* yr = yd + (r - r0) * n;
+        ro.run(cur, bf16, x, n, os.data());
+        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
+    }
+}
+
+/// Pass 2 of the products, rows [r0, r1) (r0 a multiple of 64): Y(v, r) =
+/// yd[(r − r0)·n + v] + the kept weights of row r against fp32 x[v].
+/// Portable overload: the row walk.
+inline void kept_pass(simd::isa::portable, const packed_view& W, outlier_cursor& cur, index_t r0, index_t r1,
+                      const float* const* x, index_t n, const float* yd, matrix_view<float> Y) {
+    row_outliers ro(n);
+    kept_rows(ro, cur, W.info().outlier_format == value_format::bf16, r0, r1, x, n, yd, Y);
+}
+
 #if TCQ_OUTLIER_AVX512
-    explicit row_outliers(index_t) {}
+/// row_outliers with AVX-512: the row's kept weights 16 at a time, already in
+/// their canonical lanes (outlier_cursor::next_row_batches).
+struct row_outliers_avx512 {
+    explicit row_outliers_avx512(index_t) {}
     /// Up to four vectors per walk of the row; the accumulators stay in
     /// registers (a masked store + reload per row would stall forwarding).
     template <int NV>
@@ -239,25 +298,8 @@ struct row_outliers {
             }
         }
     }
-#else
-    std::vector<float> acc;
-    explicit row_outliers(index_t n) : acc(static_cast<std::size_t>(16 * n)) {}
-    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
-        std::fill(acc.begin(), acc.end(), 0.f);
-        const value_format f = bf16 ? value_format::bf16 : value_format::fp16;
-        cur.next_row([&](index_t j, index_t c, std::uint16_t bits) {
-            const float t = decode_value(bits, f);
-            for (index_t v = 0; v < n; ++v) {
-                float& a = acc[static_cast<std::size_t>(16 * v + j % 16)];
-                a = std::fma(t, x[v][c], a);
-            }
-        });
-        for (index_t v = 0; v < n; ++v) out[v] = simd::fold_lanes(acc.data() + 16 * v);
-    }
-#endif
 };
 
-#if TCQ_OUTLIER_AVX512
 /// Rows [c0, c1) of a chunk decoded by decode_outlier_chunk (entries from
 /// row c0 on), vectors x[0..NV): Y(v0 + v, r) = yd[(r − c0)·n + v0 + v] + the
 /// row's kept weights in row_outliers' order (lane j % 16, fma, fold).
@@ -290,49 +332,41 @@ TCQ_FORCEINLINE void kept_tile(const std::int32_t* key, const float* val, std::i
         }
     }
 }
-#endif
 
-/// Pass 2 of the products, rows [r0, r1) (r0 a multiple of 64): Y(v, r) =
-/// yd[(r − r0)·n + v] + the kept weights of row r against fp32 x[v]. With
-/// AVX-512 each 64-row chunk's bitmap is decoded in one sweep
-/// (decode_outlier_chunk), which costs about half the per-row walk; same sums.
-inline void kept_pass(const packed_view& W, outlier_cursor& cur, index_t r0, index_t r1, const float* const* x,
-                      index_t n, const float* yd, matrix_view<float> Y) {
+/// kept_pass with AVX-512 (F/BW/VBMI2): each 64-row chunk's bitmap is decoded
+/// in one sweep (decode_outlier_chunk), which costs about half the per-row
+/// walk; same sums. Matrices too wide for its 31-bit keys walk rows in batches.
+inline void kept_pass(simd::isa::avx512vnni, const packed_view& W, outlier_cursor& cur, index_t r0, index_t r1,
+                      const float* const* x, index_t n, const float* yd, matrix_view<float> Y) {
     const packed_info& info = W.info();
     const bool bf16 = info.outlier_format == value_format::bf16;
-#if TCQ_OUTLIER_AVX512
-    if (info.cols <= outlier_chunk_max_cols) {
-        const outlier_arrays& a = W.parts().outliers;
-        std::size_t most = 0;  // largest chunk
-        for (index_t c0 = r0; c0 < r1 && !a.values.empty(); c0 += cost::skip_rows) {
-            const auto s = static_cast<std::size_t>(c0 / cost::skip_rows) * 2;
-            most = std::max<std::size_t>(most, (s + 2 < a.skips.size() ? a.skips[s + 2] : a.values.size()) - a.skips[s]);
-        }
-        aligned_vector<std::int32_t> key(most + 32);
-        aligned_vector<float> val(most + 32);
-        const auto B = static_cast<std::int32_t>(outlier_buckets(info.cols) * cost::col_bucket);
-        for (index_t c0 = r0; c0 < r1; c0 += cost::skip_rows) {
-            const index_t c1 = std::min(r1, c0 + cost::skip_rows);
-            decode_outlier_chunk(a, c0, bf16, key.data(), val.data());
-            const float* yc = yd + (c0 - r0) * n;
-            for (index_t v0 = 0; v0 < n; v0 += 4) switch (std::min<index_t>(4, n - v0)) {
-                    case 1: kept_tile<1>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
-                    case 2: kept_tile<2>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
-                    case 3: kept_tile<3>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
-                    default: kept_tile<4>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
-                }
-        }
+    if (info.cols > outlier_chunk_max_cols) {
+        row_outliers_avx512 ro(n);
+        kept_rows(ro, cur, bf16, r0, r1, x, n, yd, Y);
         return;
     }
-#endif
-    row_outliers ro(n);
-    std::vector<float> os(static_cast<std::size_t>(n));
-    for (index_t r = r0; r < r1; ++r) {
-        const float* yr = yd + (r - r0) * n;
-        ro.run(cur, bf16, x, n, os.data());
-        for (index_t v = 0; v < n; ++v) Y(v, r) = yr[v] + os[static_cast<std::size_t>(v)];
+    const outlier_arrays& a = W.parts().outliers;
+    std::size_t most = 0;  // largest chunk
+    for (index_t c0 = r0; c0 < r1 && !a.values.empty(); c0 += cost::skip_rows) {
+        const auto s = static_cast<std::size_t>(c0 / cost::skip_rows) * 2;
+        most = std::max<std::size_t>(most, (s + 2 < a.skips.size() ? a.skips[s + 2] : a.values.size()) - a.skips[s]);
+    }
+    aligned_vector<std::int32_t> key(most + 32);
+    aligned_vector<float> val(most + 32);
+    const auto B = static_cast<std::int32_t>(outlier_buckets(info.cols) * cost::col_bucket);
+    for (index_t c0 = r0; c0 < r1; c0 += cost::skip_rows) {
+        const index_t c1 = std::min(r1, c0 + cost::skip_rows);
+        decode_outlier_chunk(a, c0, bf16, key.data(), val.data());
+        const float* yc = yd + (c0 - r0) * n;
+        for (index_t v0 = 0; v0 < n; v0 += 4) switch (std::min<index_t>(4, n - v0)) {
+                case 1: kept_tile<1>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                case 2: kept_tile<2>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                case 3: kept_tile<3>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+                default: kept_tile<4>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
+            }
     }
 }
+#endif
 
 /// Rows per task: about four tasks per thread, in whole 64-row outlier
 /// chunks. Long contiguous runs keep each thread's code stream sequential
@@ -344,8 +378,8 @@ inline index_t product_grain(index_t rows, const exec_policy& pol) {
     return std::max<index_t>(cost::skip_rows, per / cost::skip_rows * cost::skip_rows);
 }
 
-template <int Bits>
-void product_rows(const packed_view& W, const product_plan& p, index_t r0, index_t r1, matrix_view<float> Y) {
+template <int Bits, class Arch>
+void product_rows(Arch arch, const packed_view& W, const product_plan& p, index_t r0, index_t r1, matrix_view<float> Y) {
     const packed_info& info = W.info();
     const index_t n = p.n, nb = info.blocks_per_row(), G = p.groups;
     const index_t bpg = info.group_size ? info.group_size / block_weights : nb;
@@ -359,19 +393,19 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
     // Pass 1: dense part and group correction of every row of the chunk.
     cur.prefetch_rows(r0, r1);
     for (index_t r = r0; r < r1; ++r) {
-        rs.load(W, r, G, p.regular, two_b);
+        rs.load(arch, W, r, G, p.regular, two_b);
         const std::uint8_t* codes = W.row_codes(r);
         float* yr = yd.data() + (r - r0) * n;
         for (index_t v0 = 0; v0 < n; v0 += 4) {
             const auto tile = [&]<int NV>() {
                 if (p.regular && bpg == 2 && nb % 2 == 0)
-                    row_regular<Bits, NV, 2>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
+                    row_regular<Bits, NV, 2>(arch, codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
                 else if (p.regular && bpg == 1)
-                    row_regular<Bits, NV, 1>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
+                    row_regular<Bits, NV, 1>(arch, codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
                 else if (p.regular)
-                    row_regular<Bits, NV>(codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
+                    row_regular<Bits, NV>(arch, codes, end, nb, bpg, rs.S.data(), x.data() + v0, yr + v0);
                 else
-                    row_general<Bits, NV>(codes, end, nb, p, rs.sf.data(), rs.zf.data(), x.data() + v0, yr + v0);
+                    row_general<Bits, NV>(arch, codes, end, nb, p, rs.sf.data(), rs.zf.data(), x.data() + v0, yr + v0);
             };
             switch (std::min<index_t>(4, n - v0)) {
                 case 1: tile.template operator()<1>(); break;
@@ -386,7 +420,7 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
     }
     // Pass 2: kept weights. A separate pass keeps the bitmap walk's branch
     // misses from discarding dense work (and its loads) in flight.
-    kept_pass(W, cur, r0, r1, x.data(), n, yd.data(), Y);
+    kept_pass(arch, W, cur, r0, r1, x.data(), n, yd.data(), Y);
 }
 
 }  // namespace detail
@@ -395,8 +429,11 @@ void product_rows(const packed_view& W, const product_plan& p, index_t r0, index
 /// Y equals gemv(W, row i of X) bit for bit. Fastest for n ≤ 8 (vectors are
 /// tiled by 4, each tile re-decodes the codes); larger batches are correct but
 /// dequantize + a dense GEMM wins there. Non-finite x propagates to y.
-inline void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
-                 const exec_policy& pol = seq()) {
+/// `arch` picks the instruction set (default: the best compiled in); every
+/// choice gives the same bits.
+template <class Arch = simd::isa::best>
+void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, const exec_policy& pol = seq(),
+          Arch arch = {}) {
     require(!W.empty(), "gemm: empty packed matrix");
     require(X.cols() == W.cols(), "gemm: X has ", X.cols(), " columns, the matrix has ", W.cols());
     require(X.rows() >= 1, "gemm: X has no rows");
@@ -404,7 +441,7 @@ inline void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<f
     const detail::product_plan p = detail::make_plan(W, X);
     detail::dispatch_bits(W.bits(), [&]<int Bits>() {
         parallel_for(pol, W.rows(), detail::product_grain(W.rows(), pol),
-                     [&](index_t r0, index_t r1) { detail::product_rows<Bits>(W, p, r0, r1, Y); });
+                     [&](index_t r0, index_t r1) { detail::product_rows<Bits>(arch, W, p, r0, r1, Y); });
     });
 }
 

@@ -86,61 +86,78 @@ inline constexpr auto int8_slot_tables = [] {
     return t;
 }();
 
-/// Quantizes one x-block of `len` (a multiple of 64) columns: scale, codes in
-/// slot order into q (which arrives zeroed), Σ codes. The AVX-512 path does
-/// the same correctly rounded ops.
-inline std::int32_t int8_quantize_xblock(const float* x, index_t len, int bits, float& sx, std::int8_t* q) {
-    float amax = 0.f;
-    bool finite = true;
-    index_t i = 0;
+/// max |x| over x[0, len) into amax (which arrives 0), and whether all are finite. Portable overload.
+inline void int8_range(simd::isa::portable, const float* x, index_t len, float& amax, bool& finite) {
+    for (index_t i = 0; i < len; ++i) {
+        amax = std::max(amax, std::fabs(x[i]));
+        finite = finite && std::isfinite(x[i]);
+    }
+}
+
+/// The int8 codes of one 64-column block in slot order into q; returns their sum. Portable overload.
+inline std::int32_t int8_block_codes(simd::isa::portable, const float* x, float sx, int bits, std::int8_t* q) {
+    std::int32_t sum = 0;
+    for (int p = 0; p < 64; ++p) {
+        q[p] = int8_quantize(x[int8_slot_code(bits, p)], sx);
+        sum += q[p];
+    }
+    return sum;
+}
+
 #if TCQ_ISA_AVX512VNNI
+/// int8_range, 16 lanes per step (len a multiple of 16).
+inline void int8_range(simd::isa::avx512vnni, const float* x, index_t len, float& amax, bool& finite) {
     __m512 m = _mm512_setzero_ps();
     __mmask16 bad = 0;
-    for (; i < len; i += 16) {
+    for (index_t i = 0; i < len; i += 16) {
         const __m512 v = _mm512_loadu_ps(x + i);
         m = _mm512_max_ps(m, _mm512_abs_ps(v));
         bad |= _mm512_fpclass_ps_mask(v, 0x99);  // NaN, ±Inf
     }
     amax = _mm512_reduce_max_ps(m);
     finite = bad == 0;
-#endif
-    for (; i < len; ++i) {
-        amax = std::max(amax, std::fabs(x[i]));
-        finite = finite && std::isfinite(x[i]);
+}
+
+/// int8_block_codes with the same correctly rounded ops, and one VBMI permute into slot order.
+inline std::int32_t int8_block_codes(simd::isa::avx512vnni, const float* x, float sx, int bits, std::int8_t* q) {
+    alignas(64) std::int8_t t[64];
+    __m512i s32 = _mm512_setzero_si512();
+    const __m512 vs = _mm512_set1_ps(sx), lim = _mm512_set1_ps(static_cast<float>(int8_qmax));
+    for (int k = 0; k < 4; ++k) {
+        const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + 16 * k), vs),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512i c = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim));
+        s32 = _mm512_add_epi32(s32, c);
+        _mm_store_si128(reinterpret_cast<__m128i*>(t + 16 * k), _mm512_cvtepi32_epi8(c));
     }
+    _mm512_storeu_si512(q, _mm512_permutexvar_epi8(_mm512_load_si512(int8_slot_tables[bits].idx), _mm512_load_si512(t)));
+    return _mm512_reduce_add_epi32(s32);
+}
+#endif
+
+/// Quantizes one x-block of `len` (a multiple of 64) columns: scale, codes in
+/// slot order into q (which arrives zeroed), Σ codes. Every ISA overload of
+/// its two steps does the same correctly rounded ops.
+template <class Arch>
+std::int32_t int8_quantize_xblock(Arch arch, const float* x, index_t len, int bits, float& sx, std::int8_t* q) {
+    float amax = 0.f;
+    bool finite = true;
+    int8_range(arch, x, len, amax, finite);
     sx = finite ? int8_scale(amax) : std::numeric_limits<float>::quiet_NaN();
     if (!finite || amax == 0.f) return 0;
     std::int32_t sum = 0;
-    for (index_t b = 0; b < len; b += 64) {
-#if TCQ_ISA_AVX512VNNI
-        alignas(64) std::int8_t t[64];
-        __m512i s32 = _mm512_setzero_si512();
-        const __m512 vs = _mm512_set1_ps(sx), lim = _mm512_set1_ps(static_cast<float>(int8_qmax));
-        for (int k = 0; k < 4; ++k) {
-            const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + b + 16 * k), vs),
-                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            const __m512i c = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim));
-            s32 = _mm512_add_epi32(s32, c);
-            _mm_store_si128(reinterpret_cast<__m128i*>(t + 16 * k), _mm512_cvtepi32_epi8(c));
-        }
-        _mm512_storeu_si512(q + b, _mm512_permutexvar_epi8(_mm512_load_si512(int8_slot_tables[bits].idx),
-                                                           _mm512_load_si512(t)));
-        sum += _mm512_reduce_add_epi32(s32);
-#else
-        for (int p = 0; p < 64; ++p) {
-            q[b + p] = int8_quantize(x[b + int8_slot_code(bits, p)], sx);
-            sum += q[b + p];
-        }
-#endif
-    }
+    for (index_t b = 0; b < len; b += 64) sum += int8_block_codes(arch, x + b, sx, bits, q + b);
     return sum;
 }
 }  // namespace detail
 
 /// Quantizes the rows of X (n × info.cols) per x-block (pack/int8_math.hpp).
 /// Throws tcq::error on an unsupported layout or a column mismatch. An
-/// x-block holding NaN or ±Inf gets sx = NaN (its products are NaN).
-inline int8_activations quantize_activations(const packed_info& info, matrix_view<const float> X) {
+/// x-block holding NaN or ±Inf gets sx = NaN (its products are NaN). `arch`
+/// picks the instruction set (default: the best compiled in); every choice
+/// gives the same bits.
+template <class Arch = simd::isa::best>
+int8_activations quantize_activations(const packed_info& info, matrix_view<const float> X, Arch arch = {}) {
     require(int8_supported(info), "int8 product: unsupported layout (act-order or group size ", info.group_size,
             " not a multiple of 64); use tcq::gemm");
     require(packed_bits_supported(info.bits), "int8 product: unsupported bit width ", info.bits);
@@ -168,7 +185,7 @@ inline int8_activations quantize_activations(const packed_info& info, matrix_vie
         for (index_t j = 0; j < a.xblocks; ++j) {
             const index_t c0 = j * xcols, len = std::min(xcols, a.padded - c0);
             float& sx = a.sx[static_cast<std::size_t>(v * a.xblocks + j)];
-            const std::int32_t sum = detail::int8_quantize_xblock(xf + c0, len, a.bits, sx, a.xq.data() + v * a.padded + c0);
+            const std::int32_t sum = detail::int8_quantize_xblock(arch, xf + c0, len, a.bits, sx, a.xq.data() + v * a.padded + c0);
             float& xz = a.xz[static_cast<std::size_t>(v * a.groups16 + j * a.kx / a.group_blocks)];
             xz = int8_block_step(static_cast<float>(sum), sx, xz);
         }
@@ -426,21 +443,17 @@ struct int8_row_stats {
         : sf(static_cast<std::size_t>(groups16), 0.f), zw(sf.size(), 0.f),
           w(static_cast<std::size_t>(n * ((xblocks + 15) / 16 * 16)), 0.f), xblocks16((xblocks + 15) / 16 * 16) {}
     [[nodiscard]] const float* scales(index_t v) const { return w.data() + v * xblocks16; }
-    void load(const packed_view& W, const int8_activations& A, index_t r, index_t v0, index_t v1) {
+    template <class Arch>
+    void load(Arch arch, const packed_view& W, const int8_activations& A, index_t r, index_t v0, index_t v1) {
         const index_t G = A.groups;
         const auto st = static_cast<std::size_t>(r * G);
         const std::uint16_t* sr = W.parts().scales.data() + st;
         const std::uint8_t* zr = W.parts().zeros.data() + st;
-        index_t g = 0;
-#if TCQ_PACK_AVX512
-        for (; g + 16 <= G; g += 16) {
-            const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sr + g)));
-            const __m512 z =
-                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zr + g))));
-            _mm512_store_ps(sf.data() + g, s);
-            _mm512_store_ps(zw.data() + g, _mm512_mul_ps(s, z));  // int8_zero_weight, exact
-        }
-#endif
+        const index_t g0 = stats16(arch, sr, zr, G, [&](index_t g1, simd::fbatch s, simd::fbatch z) {
+            s.store_aligned(sf.data() + g1);
+            (s * z).store_aligned(zw.data() + g1);  // int8_zero_weight, exact
+        });
+        index_t g = g0;
         for (; g < G; ++g) {
             const auto i = static_cast<std::size_t>(g);
             sf[i] = half_to_float_fast(sr[g]);
@@ -495,7 +508,7 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
     for (index_t v0 = 0; v0 < n; v0 += 4) {
         const auto tile = [&]<int NV, int KX>() {
             for (index_t r = r0; r < r1; ++r) {
-                rs.load(W, A, r, v0, v0 + NV);
+                rs.load(arch, W, A, r, v0, v0 + NV);
                 const std::uint8_t* codes = W.row_codes(r);
                 float* yr = yd.data() + (r - r0) * n + v0;
                 if (r < last)
@@ -519,7 +532,7 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
         else
             nv.template operator()<1>();
     }
-    kept_pass(W, cur, r0, r1, xf.data(), n, yd.data(), Y);
+    kept_pass(arch, W, cur, r0, r1, xf.data(), n, yd.data(), Y);
 }
 
 }  // namespace detail
@@ -550,7 +563,7 @@ template <class Arch = simd::isa::best>
 void gemm_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
                const exec_policy& pol = seq(), Arch arch = {}) {
     require(!W.empty(), "gemm_int8: empty packed matrix");
-    gemm_int8(W, quantize_activations(W.info(), X), Y, pol, arch);
+    gemm_int8(W, quantize_activations(W.info(), X, arch), Y, pol, arch);
 }
 
 /// y = Ŵx with int8 activations (x: cols, y: rows).

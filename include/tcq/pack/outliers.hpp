@@ -202,16 +202,19 @@ public:
 #endif
 
 private:
+#if defined(__BMI2__)
+    /// Bit index of the n-th (1-based) zero of w; n ≤ number of zeros (one pdep).
+    static int nth_zero(std::uint64_t w, std::uint64_t n) {
+        return std::countr_zero(_pdep_u64(std::uint64_t{1} << (n - 1), ~w));
+    }
+#else
     /// Bit index of the n-th (1-based) zero of w; n ≤ number of zeros.
     static int nth_zero(std::uint64_t w, std::uint64_t n) {
-#if defined(__BMI2__)
-        return std::countr_zero(_pdep_u64(std::uint64_t{1} << (n - 1), ~w));
-#else
         std::uint64_t z = ~w;
         for (std::uint64_t i = 1; i < n; ++i) z &= z - 1;
         return std::countr_zero(z);
-#endif
     }
+#endif
     [[nodiscard]] std::uint64_t read64(std::uint64_t pos) const {
         const std::size_t i = static_cast<std::size_t>(pos >> 6);
         const unsigned sh = static_cast<unsigned>(pos & 63);

@@ -36,7 +36,7 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
     constexpr index_t L = static_cast<index_t>(simd::sum_lanes);
     const float maxq = spec.maxq();
     const bool sym = spec.symmetric;
-    const fb vmaxq(maxq), vzero(0.f);
+    const fb vmaxq(maxq);
 
     fb xmin(0.f), xmax(0.f);
     for (index_t k = 0; k < n; ++k) {
@@ -44,23 +44,9 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
         xmin = xsimd::min(xmin, v);
         xmax = xsimd::max(xmax, v);
     }
-    // adjust_range, lane-wise.
-    if (sym) {
-        xmax = xsimd::max(xsimd::abs(xmin), xmax);
-        xmin = xsimd::select(xmin < vzero, -xmax, xmin);
-    }
-    const auto both0 = (xmin == vzero) && (xmax == vzero);
-    xmin = xsimd::select(both0, fb(-1.f), xmin);
-    xmax = xsimd::select(both0, fb(1.f), xmax);
-    // grid_from_range, lane-wise.
-    const fb zsym((maxq + 1.f) / 2.f);
-    fb best_s = (xmax - xmin) / vmaxq;
-    // base_grid: a scale that underflows to 0 takes the all-zero row's [−1, +1].
-    const auto under = best_s == vzero;
-    xmin = xsimd::select(under, fb(-1.f), xmin);
-    xmax = xsimd::select(under, fb(1.f), xmax);
-    best_s = (xmax - xmin) / vmaxq;
-    fb best_z = sym ? zsym : xsimd::nearbyint(-xmin / best_s);
+    adjust_range(xmin, xmax, sym);
+    const basic_grid_param<fb> base = base_grid(xmin, xmax, vmaxq, sym);
+    fb best_s = base.scale, best_z = base.zero;
     alignas(64) float ls[W], lz[W];
     best_s.store_aligned(ls);
     for (std::size_t l = 0; l < W; ++l)
@@ -87,13 +73,11 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
         constexpr index_t check_every = 2 * L;  // elements between abandonment checks
         for (int i = 0; i < ncand; ++i) {
             const fb p(shrink_factor(i, spec.mse.grid));
-            const fb cmin = p * xmin, cmax = p * xmax;
-            const fb cs = (cmax - cmin) / vmaxq;
-            const fb cz = sym ? zsym : xsimd::nearbyint(-cmin / cs);
+            const basic_grid_param<fb> c = grid_from_range(p * xmin, p * xmax, vmaxq, sym);
+            const fb cs = c.scale, cz = c.zero;
             auto term = [&](index_t k) {
                 const fb v = fb::load_unaligned(xt + k * static_cast<index_t>(W));
-                const fb q = xsimd::min(xsimd::max(xsimd::nearbyint(v / cs) + cz, vzero), vmaxq);
-                return detail::pow_norm_simd(cs * (q - cz) - v, norm);
+                return pow_norm(fake_quant(v, cs, cz, vmaxq) - v, norm);
             };
             for (auto& a : acc) a = fb(0.f);
             bool abandoned = false;

@@ -77,12 +77,9 @@ inline void fake_quantize(matrix_view<const float> W, const grid& g, matrix_view
     const float maxq = g.spec.maxq();
     detail::for_each_segment(W.rows(), W.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
         const grid_param p = g.at(r, gi);
-        const simd::fbatch s(p.scale), z(p.zero), mq(maxq), zero(0.f);
+        const simd::fbatch s(p.scale), z(p.zero), mq(maxq);
         detail::map_segment(W.row(r) + c0, out.row(r) + c0, n, r, c0, "fake_quantize: W",
-            [&](simd::fbatch v) {
-                const auto q = xsimd::min(xsimd::max(xsimd::nearbyint(v / s) + z, zero), mq);
-                return s * (q - z);
-            },
+            [&](simd::fbatch v) { return fake_quant(v, s, z, mq); },
             [&](float v) { return fake_quant(v, p.scale, p.zero, maxq); });
     });
 }
@@ -102,13 +99,13 @@ inline void quantize(matrix_view<const float> W, const grid& g, matrix_view<std:
     using fb = simd::fbatch;
     detail::for_each_segment(W.rows(), W.cols(), g.spec, pol, [&](index_t r, index_t gi, index_t c0, index_t n) {
         const grid_param p = g.at(r, gi);
-        const fb s(p.scale), z(p.zero), mq(maxq), zero(0.f);
+        const fb s(p.scale), z(p.zero), mq(maxq);
         const float* in = W.row(r) + c0;
         std::uint8_t* out = codes.row(r) + c0;
         alignas(64) std::int32_t tmp[fb::size];
         index_t i = 0;
         for (; i + static_cast<index_t>(fb::size) <= n; i += fb::size) {
-            const fb q = xsimd::min(xsimd::max(xsimd::nearbyint(fb::load_unaligned(in + i) / s) + z, zero), mq);
+            const fb q = quant_code(fb::load_unaligned(in + i), s, z, mq);
             xsimd::to_int(q).store_aligned(tmp);
             for (std::size_t k = 0; k < fb::size; ++k) out[i + k] = static_cast<std::uint8_t>(tmp[k]);
         }

@@ -19,50 +19,6 @@ namespace tcq {
 
 namespace detail {
 
-/// SIMD twin of pow_norm (quant/element.hpp), op for op.
-template <class A>
-TCQ_FORCEINLINE xsimd::batch<float, A> pow_norm_simd(xsimd::batch<float, A> d, float p) {
-    using fb = xsimd::batch<float, A>;
-    using ib = xsimd::batch<std::int32_t, A>;
-    d = xsimd::abs(d);
-    if (p == 2.f) return d * d;
-    const ib bits = xsimd::bitwise_cast<ib>(d);
-    const auto tiny = d < fb(std::numeric_limits<float>::min());
-    const auto inf = d >= fb(std::numeric_limits<float>::infinity());
-    fb e = xsimd::to_float((bits >> 23) - ib(127));
-    fb m = xsimd::bitwise_cast<fb>((bits & ib(0x007fffff)) | ib(0x3f800000));
-    const auto big = m > fb(1.41421356f);
-    m = xsimd::select(big, m * fb(0.5f), m);
-    e = xsimd::select(big, e + fb(1.f), e);
-    const fb t = (m - fb(1.f)) / (m + fb(1.f));
-    const fb t2 = t * t;
-    fb s(0.11111111f);
-    s = s * t2 + fb(0.14285715f);
-    s = s * t2 + fb(0.2f);
-    s = s * t2 + fb(0.33333334f);
-    s = s * t2 + fb(1.f);
-    const fb lg = e + (t * s) * fb(2.8853900817779268f);
-    fb y = fb(p) * lg;
-    const auto over = y > fb(127.f);
-    const auto under = y < fb(-126.f);
-    y = xsimd::min(xsimd::max(y, fb(-126.f)), fb(127.f));  // keeps the exponent math in range
-    const fb n = xsimd::nearbyint(y);
-    const fb f = (y - n) * fb(0.69314718f);
-    fb r(1.9841270e-4f);
-    r = r * f + fb(1.3888889e-3f);
-    r = r * f + fb(8.3333338e-3f);
-    r = r * f + fb(4.1666668e-2f);
-    r = r * f + fb(0.16666667f);
-    r = r * f + fb(0.5f);
-    r = r * f + fb(1.f);
-    r = r * f + fb(1.f);
-    const ib ni = xsimd::to_int(n);
-    fb res = r * xsimd::bitwise_cast<fb>((ni + ib(127)) << 23);
-    res = xsimd::select(over, fb(std::numeric_limits<float>::infinity()), res);
-    res = xsimd::select(under || tiny, fb(0.f), res);
-    return xsimd::select(inf, d, res);
-}
-
 /// Min and max of x, each widened to include 0.
 inline void range_with_zero(std::span<const float> x, float& xmin, float& xmax) {
     using fb = simd::fbatch;
@@ -93,12 +49,8 @@ inline float mse_error(std::span<const float> x, grid_param g, float maxq, float
     constexpr std::size_t K = simd::sum_lanes / W;  // registers per 16 lanes
     fb acc[K];
     for (auto& a : acc) a = fb(0.f);
-    const fb s(g.scale), z(g.zero), mq(maxq), zero(0.f);
-    auto term = [&](fb v) {
-        fb q = xsimd::nearbyint(v / s) + z;
-        q = xsimd::min(xsimd::max(q, zero), mq);
-        return pow_norm_simd(s * (q - z) - v, p);
-    };
+    const fb s(g.scale), z(g.zero), mq(maxq);
+    auto term = [&](fb v) { return pow_norm(fake_quant(v, s, z, mq) - v, p); };
     const std::size_t n = x.size();
     std::size_t i = 0;
     alignas(64) float lanes[simd::sum_lanes];

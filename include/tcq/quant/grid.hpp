@@ -51,13 +51,18 @@ struct grid_spec {
     }
 };
 
-/// One fitted (scale, zero) pair; q(x) = scale·(clamp(round(x/scale)+zero, 0, maxq) − zero).
-struct grid_param {
-    float scale = 1.f;  ///< step between codes
-    float zero = 0.f;   ///< code of the value 0 (an integer, stored as float)
+/// A (scale, zero) pair of lane type T: a float, or a SIMD register holding
+/// one pair per lane (the batched fit); q(x) = scale·(clamp(round(x/scale)+zero, 0, maxq) − zero).
+template <class T>
+struct basic_grid_param {
+    T scale = T(1.f);  ///< step between codes
+    T zero = T(0.f);   ///< code of the value 0 (an integer, stored as float)
     /// Bitwise-equal scale and zero.
-    friend bool operator==(const grid_param&, const grid_param&) = default;
+    friend bool operator==(const basic_grid_param&, const basic_grid_param&) = default;
 };
+
+/// One fitted (scale, zero) pair.
+using grid_param = basic_grid_param<float>;
 
 /// Fitted grid of a rows × cols matrix: one grid_param per (row, group), row-major.
 struct grid {

@@ -17,6 +17,13 @@
 
 namespace tcq::reference {
 
+/// The "magic" float of code q at `Bits` bits, 1 + q·2^-Bits (exact): what
+/// the SIMD block decoders (pack/decode.hpp) produce for each code.
+template <int Bits>
+constexpr float code_magic(unsigned q) {
+    return 1.f + static_cast<float>(q) * (1.f / static_cast<float>(1u << Bits));
+}
+
 /// out = Ŵ, element by element.
 inline void dequantize(const packed_view& W, matrix_view<float> out) {
     require_shape(out, W.rows(), W.cols(), "reference::dequantize: out");

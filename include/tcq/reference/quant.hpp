@@ -15,6 +15,45 @@
 
 namespace tcq::reference {
 
+/// Scalar twin of tcq::pow_norm (quant/element.hpp): the same polynomials op
+/// for op, with early returns instead of lane selects.
+inline float pow_norm(float d, float p) {
+    d = fabsf(d);
+    if (p == 2.f) return d * d;
+    std::uint32_t bits = detail::f32_bits(d);
+    if (bits < 0x00800000u) return 0.f;  // zero or subnormal
+    if (bits >= 0x7f800000u) return d;   // inf stays inf
+    float e = static_cast<float>(static_cast<std::int32_t>(bits >> 23) - 127);
+    float m = detail::f32_from_bits((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+    if (m > 1.41421356f) {
+        m = m * 0.5f;
+        e = e + 1.f;
+    }
+    const float t = (m - 1.f) / (m + 1.f);
+    const float t2 = t * t;
+    float s = 0.11111111f;                   // 1/9
+    s = s * t2 + 0.14285715f;                // 1/7
+    s = s * t2 + 0.2f;                       // 1/5
+    s = s * t2 + 0.33333334f;                // 1/3
+    s = s * t2 + 1.f;
+    const float lg = e + (t * s) * 2.8853900817779268f;  // 2/ln 2
+    const float y = p * lg;
+    if (y > 127.f) return INFINITY;
+    if (y < -126.f) return 0.f;
+    const float n = round_even(y);
+    const float f = (y - n) * 0.69314718f;   // ln 2, f in [-0.347, 0.347]
+    float r = 1.9841270e-4f;                 // 1/5040
+    r = r * f + 1.3888889e-3f;               // 1/720
+    r = r * f + 8.3333338e-3f;               // 1/120
+    r = r * f + 4.1666668e-2f;               // 1/24
+    r = r * f + 0.16666667f;                 // 1/6
+    r = r * f + 0.5f;
+    r = r * f + 1.f;
+    r = r * f + 1.f;
+    const std::int32_t ni = static_cast<std::int32_t>(n);
+    return r * detail::f32_from_bits(static_cast<std::uint32_t>(ni + 127) << 23);
+}
+
 /// Σ |q(x) − x|^p, element i into lane i % 16, lanes folded (l[i]+l[i+8]), +4, +2, +1.
 inline float mse_error(std::span<const float> x, grid_param g, float maxq, float p) {
     float lanes[16] = {};
