@@ -1,7 +1,7 @@
 // Fused dequant GEMV on packed matrices vs a read-bandwidth baseline over the
 // same bytes and an fp32 Eigen GEMV, on LLM shapes (rows × cols): the
 // fp32-exact kernel (tcq::gemv, BM_PackedGemv), the int8-activation kernel
-// (tcq::gemv_int8 / gemm_int8, BM_PackedGemvInt8) and a layer stack (all 7
+// (tcq::gemv_int8 / gemv_batch_int8, BM_PackedGemvInt8) and a layer stack (all 7
 // linears of 4 Llama-7B blocks in sequence, BM_LayerStack).
 //
 // Every benchmark rotates over enough copies of its data to exceed 256 MB, so
@@ -28,7 +28,7 @@
 
 #include "packed_fixture.hpp"
 #include "tcq/core/eigen.hpp"
-#include "tcq/pack/gemm_int8.hpp"
+#include "tcq/pack/gemv_batch_int8.hpp"
 #include "tcq/pack/gemv.hpp"
 
 #if defined(__AVX512F__)
@@ -257,7 +257,7 @@ void BM_PackedGemvInt8(benchmark::State& state) {
         tcq::gemv_int8(s.mats[j++ % s.mats.size()].view(), s.x, s.y, pol);
     });
     const double best = timed_loop(state, [&](std::size_t i) {
-        tcq::gemm_int8(s.mats[i % s.mats.size()].view(), Xv, Yv, pol);
+        tcq::gemv_batch_int8(s.mats[i % s.mats.size()].view(), Xv, Yv, pol);
         benchmark::DoNotOptimize(Y.data());
     });
     state.counters["GB/s"] = static_cast<double>(bytes) / best / 1e9;

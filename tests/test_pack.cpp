@@ -249,8 +249,8 @@ TEST_CASE("chunk decoder of kept weights equals the plain bitmap walk") {
 #endif
 
 namespace {
-// Checks gemm (n vectors) against double dequantize-then-multiply with the
-// tolerance of pack/gemm.hpp, against the scalar twin, against gemv, and seq vs par.
+// Checks gemv_batch (n vectors) against double dequantize-then-multiply with the
+// tolerance of pack/gemv_batch.hpp, against the scalar twin, against gemv, and seq vs par.
 void check_products(const case_spec& cs, index_t n, tcq::value_format fmt = tcq::value_format::fp16) {
     const auto q = make_quantized(cs);
     const auto P = tcq::pack(q, {fmt});
@@ -259,14 +259,14 @@ void check_products(const case_spec& cs, index_t n, tcq::value_format fmt = tcq:
     const auto X = pack_fixtures::randn(static_cast<std::size_t>(n * cs.cols), cs.seed + 1000, 1.f);
     std::vector<float> Y(static_cast<std::size_t>(n * cs.rows)), Y2(Y.size()), Yref(Y.size());
     const auto Xv = tcq::make_view(X.data(), n, cs.cols);
-    tcq::gemm(V, Xv, tcq::make_view(Y.data(), n, cs.rows));
-    tcq::gemm(V, Xv, tcq::make_view(Y2.data(), n, cs.rows), tcq::par(2));
-    tcq::reference::gemm(V, Xv, tcq::make_view(Yref.data(), n, cs.rows));
+    tcq::gemv_batch(V, Xv, tcq::make_view(Y.data(), n, cs.rows));
+    tcq::gemv_batch(V, Xv, tcq::make_view(Y2.data(), n, cs.rows), tcq::par(2));
+    tcq::reference::gemv_batch(V, Xv, tcq::make_view(Yref.data(), n, cs.rows));
     CHECK(Y == Y2);
     // Each ISA overload set (those not compiled in fall back) gives the same bits.
     const auto same_as_Y = [&](auto arch) {
         std::vector<float> Ya(Y.size());
-        tcq::gemm(V, Xv, tcq::make_view(Ya.data(), n, cs.rows), tcq::seq(), arch);
+        tcq::gemv_batch(V, Xv, tcq::make_view(Ya.data(), n, cs.rows), tcq::seq(), arch);
         return std::memcmp(Ya.data(), Y.data(), Y.size() * sizeof(float)) == 0;
     };
     CHECK(same_as_Y(tcq::simd::isa::portable{}));

@@ -1,4 +1,4 @@
-// int8-activation products (pack/gemm_int8.hpp): bit-identical to the scalar
+// int8-activation products (pack/gemv_batch_int8.hpp): bit-identical to the scalar
 // twin on every instruction-set path and thread count, within the stated
 // error bound of dequantize-then-multiply in fp64, and rejecting bad input.
 #include <doctest/doctest.h>
@@ -11,7 +11,7 @@
 
 #include "error_message.hpp"
 #include "pack_fixtures.hpp"
-#include "tcq/pack/gemm_int8.hpp"
+#include "tcq/pack/gemv_batch_int8.hpp"
 #include "tcq/reference/pack.hpp"
 
 using pack_fixtures::case_spec;
@@ -43,7 +43,7 @@ std::vector<float> activations(index_t n, index_t cols, unsigned seed) {
 template <class Arch>
 std::vector<float> run(const tcq::packed_view& V, const std::vector<float>& X, index_t n, int threads, Arch arch) {
     std::vector<float> Y(static_cast<std::size_t>(n * V.rows()));
-    tcq::gemm_int8(V, tcq::make_view(X.data(), n, V.cols()), tcq::make_view(Y.data(), n, V.rows()), tcq::par(threads),
+    tcq::gemv_batch_int8(V, tcq::make_view(X.data(), n, V.cols()), tcq::make_view(Y.data(), n, V.rows()), tcq::par(threads),
                    arch);
     return Y;
 }
@@ -60,7 +60,7 @@ void check_case(const case_spec& cs, index_t n, tcq::value_format fmt = tcq::val
     const auto X = activations(n, cs.cols, cs.seed + 77);
     const auto Xv = tcq::make_view(X.data(), n, cs.cols);
     std::vector<float> Yref(static_cast<std::size_t>(n * cs.rows));
-    tcq::reference::gemm_int8(V, Xv, tcq::make_view(Yref.data(), n, cs.rows));
+    tcq::reference::gemv_batch_int8(V, Xv, tcq::make_view(Yref.data(), n, cs.rows));
 
     const auto Y = run(V, X, n, 1, tcq::simd::isa::best{});
 #if defined(__FMA__) || defined(__AVX512F__)
@@ -79,12 +79,12 @@ void check_case(const case_spec& cs, index_t n, tcq::value_format fmt = tcq::val
     }
     // Pre-quantized activations give the same result; row i = gemv of vector i.
     std::vector<float> Ya(Y.size()), y1(static_cast<std::size_t>(cs.rows));
-    tcq::gemm_int8(V, tcq::quantize_activations(V.info(), Xv), tcq::make_view(Ya.data(), n, cs.rows));
+    tcq::gemv_batch_int8(V, tcq::quantize_activations(V.info(), Xv), tcq::make_view(Ya.data(), n, cs.rows));
     CHECK(same_bits(Ya, Y));
     tcq::gemv_int8(V, std::span<const float>(X.data() + (n - 1) * cs.cols, static_cast<std::size_t>(cs.cols)), y1);
     CHECK(same_bits(y1, std::vector<float>(Y.end() - cs.rows, Y.end())));
 
-    // Error bound of pack/gemm_int8.hpp against fp64 dequantize-then-multiply.
+    // Error bound of pack/gemv_batch_int8.hpp against fp64 dequantize-then-multiply.
     const auto A = tcq::quantize_activations(V.info(), Xv);
     const auto dense = pack_fixtures::reference_dense(q, fmt);
     const index_t nb = V.info().blocks_per_row(), G = V.info().groups();
@@ -191,6 +191,6 @@ TEST_CASE("int8 products: non-finite activations give NaN, bad input a clear err
     // Activations quantized for another layout.
     const auto P4 = tcq::pack(make_quantized({9, 150, 4, 64, false, 0.02, 7}), {});
     const auto A4 = tcq::quantize_activations(P4.info(), tcq::make_view(x.data(), 1, 150));
-    CHECK(message_of([&] { tcq::gemm_int8(V, A4, tcq::make_view(y.data(), 1, 9)); }).find("quantized for 4-bit") !=
+    CHECK(message_of([&] { tcq::gemv_batch_int8(V, A4, tcq::make_view(y.data(), 1, 9)); }).find("quantized for 4-bit") !=
           std::string::npos);
 }

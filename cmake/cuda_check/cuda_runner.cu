@@ -112,13 +112,13 @@ void dequantize(const host_packed& W, float* out) {
     dout.to_host(out);
 }
 
-void gemm(const host_packed& W, const float* X, int n, float* Y) {
-    require(n >= 1 && n <= cuda::max_vectors, "cuda_runner::gemm: ", n, " vectors, expected 1..", cuda::max_vectors);
+void gemv_batch(const host_packed& W, const float* X, int n, float* Y) {
+    require(n >= 1 && n <= cuda::max_vectors, "cuda_runner::gemv_batch: ", n, " vectors, expected 1..", cuda::max_vectors);
     const device_packed d(W);
     const device_array<float> dX(std::span<const float>(X, count(n, W.cols)));
     const device_array<float> dY(count(n, W.rows));
-    check(cuda::gemm(d.view, dX.get(), W.cols, dY.get(), W.rows, n), "gemm launch");
-    check(cudaDeviceSynchronize(), "gemm");
+    check(cuda::gemv_batch(d.view, dX.get(), W.cols, dY.get(), W.rows, n), "gemv_batch launch");
+    check(cudaDeviceSynchronize(), "gemv_batch");
     dY.to_host(Y);
 }
 

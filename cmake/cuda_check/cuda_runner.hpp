@@ -40,7 +40,7 @@ void fake_quantize(const float* W, index_t rows, index_t cols, std::span<const g
 void dequantize(const host_packed& W, float* out);
 
 /// Y (n × rows) = X (n × cols) Ŵᵀ on the device, n ∈ 1…8.
-void gemm(const host_packed& W, const float* X, int n, float* Y);
+void gemv_batch(const host_packed& W, const float* X, int n, float* Y);
 
 /// y (rows) = Ŵx with int8 activations on the device (cuda::gemv_int8);
 /// regular grouping only (tcq::int8_supported).

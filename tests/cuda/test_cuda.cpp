@@ -12,7 +12,7 @@
 #include "cuda_runner.hpp"
 #include "pack_fixtures.hpp"
 #include "skip.hpp"
-#include "tcq/pack/gemm_int8.hpp"
+#include "tcq/pack/gemv_batch_int8.hpp"
 
 namespace {
 
@@ -94,7 +94,7 @@ TEST_CASE("cuda: dequantize equals the CPU kernel bit for bit") {
 // the recursive-summation bound of that order against the exact product,
 // (cols/32 + 5 + kept_r + 1)·2⁻²⁴·Σ_c |Ŵ_rc x_c|, and vector i of a GEMM is
 // the GEMV of vector i bit for bit.
-TEST_CASE("cuda: gemv/gemm within the stated bound; gemm rows equal gemv") {
+TEST_CASE("cuda: gemv/gemv_batch within the stated bound; gemv_batch rows equal gemv") {
     require_device();
     for (const auto& cs : cases) {
         const tcq::quantized_matrix q = pack_fixtures::make_quantized(cs);
@@ -106,10 +106,10 @@ TEST_CASE("cuda: gemv/gemm within the stated bound; gemm rows equal gemv") {
         for (int n : {1, 2, 3, 5, 8}) {
             const std::vector<float> X = pack_fixtures::randn(static_cast<std::size_t>(n * V.cols()), cs.seed + 99, 1.f);
             std::vector<float> Y(static_cast<std::size_t>(n * V.rows()));
-            tcq::cuda_runner::gemm(h, X.data(), n, Y.data());
+            tcq::cuda_runner::gemv_batch(h, X.data(), n, Y.data());
             for (int i = 0; i < n; ++i) {
                 std::vector<float> y1(static_cast<std::size_t>(V.rows()));
-                tcq::cuda_runner::gemm(h, X.data() + i * V.cols(), 1, y1.data());
+                tcq::cuda_runner::gemv_batch(h, X.data() + i * V.cols(), 1, y1.data());
                 for (index_t r = 0; r < V.rows(); ++r) {
                     double exact = 0, mag = 0;
                     index_t kept = 0;
@@ -132,11 +132,11 @@ TEST_CASE("cuda: gemv/gemm within the stated bound; gemm rows equal gemv") {
     }
 }
 
-TEST_CASE("cuda: gemm rejects a batch outside 1..8") {
+TEST_CASE("cuda: gemv_batch rejects a batch outside 1..8") {
     require_device();
     const tcq::packed_matrix P = tcq::pack(pack_fixtures::make_quantized(cases[0]));
     std::vector<float> X(static_cast<std::size_t>(9 * P.view().cols())), Y(static_cast<std::size_t>(9 * P.view().rows()));
-    CHECK_THROWS_AS(tcq::cuda_runner::gemm(host_of(P.view()), X.data(), 9, Y.data()), tcq::error);
+    CHECK_THROWS_AS(tcq::cuda_runner::gemv_batch(host_of(P.view()), X.data(), 9, Y.data()), tcq::error);
 }
 
 // Same element math and the CPU lane order (cuda/pack.cuh), built with

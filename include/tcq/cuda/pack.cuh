@@ -1,7 +1,7 @@
 #pragma once
 /// @file cuda/pack.cuh
 /// @brief CUDA kernels on packed matrices: dequantize to fp32, the fused
-/// GEMV, and the int8-activation GEMV (pack/gemm_int8.hpp). Thin: codes, scales and kept weights are decoded with the element
+/// GEMV, and the int8-activation GEMV (pack/gemv_batch_int8.hpp). Thin: codes, scales and kept weights are decoded with the element
 /// math of pack/blocks.hpp, pack/outliers.hpp and quant/element.hpp, which the
 /// CPU tests cover (reference::dequantize uses the same walk_outlier_row).
 /// Compile-only here (no GPU on the build machines).
@@ -9,8 +9,8 @@
 /// Results: dequantize is bit for bit the CPU one. The GEMV sums each row
 /// with a warp in a fixed order (lane-strided partial sums, shuffle tree
 /// 16, 8, 4, 2, 1), then adds kept weights in column order in a second
-/// kernel: deterministic, within the tolerance of pack/gemm.hpp of the exact
-/// product, but not bit-identical to the CPU order. gemm (1–8 vectors) runs
+/// kernel: deterministic, within the tolerance of pack/gemv_batch.hpp of the exact
+/// product, but not bit-identical to the CPU order. gemv_batch (1–8 vectors) runs
 /// the same order per vector, so its vector i equals gemv of vector i.
 
 #include <cuda_runtime.h>
@@ -128,7 +128,7 @@ __global__ void gemv_outliers_kernel(packed_device_view W, const float* __restri
 }
 
 /// Device buffers of int8 activations for one vector, laid out as
-/// tcq::int8_activations (pack/gemm_int8.hpp); quantize_activations fills them.
+/// tcq::int8_activations (pack/gemv_batch_int8.hpp); quantize_activations fills them.
 struct int8_device_activations {
     std::int8_t* xq = nullptr;  ///< padded codes, each 64-column block in int8_slot_code order
     float* sx = nullptr;        ///< xblocks scales
@@ -242,7 +242,7 @@ inline cudaError_t gemv_int8(const packed_device_view& W, const int8_device_acti
     return cudaGetLastError();
 }
 
-/// Most vectors of one gemm call (as the CPU kernel, pack/gemm.hpp).
+/// Most vectors of one gemv_batch call (as the CPU kernel, pack/gemv_batch.hpp).
 inline constexpr int max_vectors = 8;
 
 /// One warp per row: Y[i][r] = Σ_c s·(q − z)·X[i][c] for i < n, the GEMV's
@@ -309,7 +309,7 @@ inline cudaError_t gemv(const packed_device_view& W, const float* x, float* y, c
 /// Y = X Ŵᵀ for n ∈ 1…8 vectors (device memory): X is n × cols with row
 /// stride ldx, Y is n × rows with row stride ldy. Launches on `stream`;
 /// cudaErrorInvalidValue for n outside 1…8.
-inline cudaError_t gemm(const packed_device_view& W, const float* X, index_t ldx, float* Y, index_t ldy, int n,
+inline cudaError_t gemv_batch(const packed_device_view& W, const float* X, index_t ldx, float* Y, index_t ldy, int n,
                         cudaStream_t stream = nullptr) {
     if (n < 1 || n > max_vectors) return cudaErrorInvalidValue;
     if (W.rows == 0 || W.cols == 0) return cudaSuccess;

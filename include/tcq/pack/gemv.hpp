@@ -4,11 +4,11 @@
 ///
 /// One pass over codes, scales and the sparse 16-bit weights; the arithmetic
 /// and its tolerance against dequantize-then-multiply are specified in
-/// pack/gemm.hpp (gemv is its batch-1 case). Scalar twin: reference::gemv.
+/// pack/gemv_batch.hpp (gemv is its batch-1 case). Scalar twin: reference::gemv.
 
 #include <span>
 
-#include "tcq/pack/gemm.hpp"
+#include "tcq/pack/gemv_batch.hpp"
 
 namespace tcq {
 
@@ -20,7 +20,7 @@ inline void gemv(const packed_view& W, std::span<const float> x, std::span<float
             W.cols(), " columns");
     require(static_cast<index_t>(y.size()) == W.rows(), "gemv: y has ", y.size(), " elements, the matrix has ",
             W.rows(), " rows");
-    gemm(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), pol);
+    gemv_batch(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), pol);
 }
 
 }  // namespace tcq

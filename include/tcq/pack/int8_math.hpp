@@ -1,6 +1,6 @@
 #pragma once
 /// @file int8_math.hpp
-/// @brief Element math of the int8-activation products (pack/gemm_int8.hpp),
+/// @brief Element math of the int8-activation products (pack/gemv_batch_int8.hpp),
 /// shared by the SIMD kernels, their scalar twin (reference::gemv_int8) and
 /// the CUDA kernel. docs/algorithms.md §7 ("int8-activation product") has the
 /// derivation and the error bound.

@@ -1,9 +1,9 @@
 #pragma once
 /// @file reference/pack.hpp
 /// @brief Scalar twins of the packed kernels (pack/dequantize.hpp,
-/// pack/gemm.hpp, pack/gemv.hpp, pack/gemm_int8.hpp, io/checksum.hpp). Plain loops over
+/// pack/gemv_batch.hpp, pack/gemv.hpp, pack/gemv_batch_int8.hpp, io/checksum.hpp). Plain loops over
 /// block_code(), written straight from the canonical order documented in
-/// pack/gemm.hpp: the definition the SIMD kernels are tested against.
+/// pack/gemv_batch.hpp: the definition the SIMD kernels are tested against.
 
 #include <cmath>
 #include <cstdint>
@@ -42,7 +42,7 @@ inline void dequantize(const packed_view& W, matrix_view<float> out) {
                              [&](index_t c, std::uint16_t v) { out(r, c) = decode_value(v, W.info().outlier_format); });
 }
 
-/// y = Ŵx for one vector in the canonical order of pack/gemm.hpp.
+/// y = Ŵx for one vector in the canonical order of pack/gemv_batch.hpp.
 inline void gemv(const packed_view& W, std::span<const float> x, std::span<float> y) {
     const packed_info& info = W.info();
     require(static_cast<index_t>(x.size()) == info.cols && static_cast<index_t>(y.size()) == info.rows,
@@ -108,9 +108,9 @@ inline void gemv(const packed_view& W, std::span<const float> x, std::span<float
 }
 
 /// Y = X·Ŵᵀ (X: n × cols, Y: n × rows), one reference::gemv per row of X.
-inline void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y) {
-    require(X.cols() == W.cols(), "reference::gemm: X columns mismatch");
-    require_shape(Y, X.rows(), W.rows(), "reference::gemm: Y");
+inline void gemv_batch(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y) {
+    require(X.cols() == W.cols(), "reference::gemv_batch: X columns mismatch");
+    require_shape(Y, X.rows(), W.rows(), "reference::gemv_batch: Y");
     std::vector<float> y(static_cast<std::size_t>(W.rows()));
     for (index_t i = 0; i < X.rows(); ++i) {
         reference::gemv(W, X.row_span(i), y);
@@ -184,9 +184,9 @@ inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<
 }
 
 /// Y = X·Ŵᵀ with int8 activations, one reference::gemv_int8 per row of X.
-inline void gemm_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y) {
-    require(X.cols() == W.cols(), "reference::gemm_int8: X columns mismatch");
-    require_shape(Y, X.rows(), W.rows(), "reference::gemm_int8: Y");
+inline void gemv_batch_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y) {
+    require(X.cols() == W.cols(), "reference::gemv_batch_int8: X columns mismatch");
+    require_shape(Y, X.rows(), W.rows(), "reference::gemv_batch_int8: Y");
     std::vector<float> y(static_cast<std::size_t>(W.rows()));
     for (index_t i = 0; i < X.rows(); ++i) {
         reference::gemv_int8(W, X.row_span(i), y);

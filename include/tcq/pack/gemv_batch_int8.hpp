@@ -1,11 +1,11 @@
 #pragma once
-/// @file gemm_int8.hpp
+/// @file gemv_batch_int8.hpp
 /// @brief Fast products Y = X Ŵᵀ on a packed matrix with int8 activations:
 /// codes are decoded straight to u8 and dotted with int8 x into exact int32
 /// (AVX-512 VNNI `vpdpbusd`; an AVX2 and a portable path give the same
 /// integers), then group scales are applied once per block and group and the
 /// kept 16-bit weights once per row (against fp32 x). The decode-speed path
-/// for inference; pack/gemm.hpp is the fp32-exact one (docs/format.md,
+/// for inference; pack/gemv_batch.hpp is the fp32-exact one (docs/format.md,
 /// "Which product").
 ///
 /// Arithmetic: pack/int8_math.hpp (element math and the fixed epilogue
@@ -22,7 +22,7 @@
 /// of x) dominates: relative to Σ|Ŵx| it is about 2⁻⁹ per block.
 ///
 /// Needs regular grouping: no act-order, group size 0 or a multiple of 64
-/// (int8_supported); other layouts throw (use tcq::gemm).
+/// (int8_supported); other layouts throw (use tcq::gemv_batch).
 
 #include <algorithm>
 #include <array>
@@ -38,7 +38,7 @@
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/simd.hpp"
 #include "tcq/pack/decode.hpp"
-#include "tcq/pack/gemm.hpp"
+#include "tcq/pack/gemv_batch.hpp"
 #include "tcq/pack/int8_math.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 
@@ -159,7 +159,7 @@ std::int32_t int8_quantize_xblock(Arch arch, const float* x, index_t len, int bi
 template <class Arch = simd::isa::best>
 int8_activations quantize_activations(const packed_info& info, matrix_view<const float> X, Arch arch = {}) {
     require(int8_supported(info), "int8 product: unsupported layout (act-order or group size ", info.group_size,
-            " not a multiple of 64); use tcq::gemm");
+            " not a multiple of 64); use tcq::gemv_batch");
     require(packed_bits_supported(info.bits), "int8 product: unsupported bit width ", info.bits);
     require(X.cols() == info.cols, "int8 product: X has ", X.cols(), " columns, the matrix has ", info.cols);
     require(X.rows() >= 1, "int8 product: X has no rows");
@@ -499,7 +499,7 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
     std::vector<float> yd(static_cast<std::size_t>((r1 - r0) * n));
     cur.prefetch_rows(r0, r1);
     // Pass 1: dense part and zero-point correction (pass 2: kept weights, as in
-    // gemm.hpp). Tiles of up to 4 vectors outside the row loop, so the kernel
+    // gemv_batch.hpp). Tiles of up to 4 vectors outside the row loop, so the kernel
     // variant is picked once per task and inlined (a per-row dispatch and
     // call showed in the row profile).
     // Rows below `last` may read their blocks 32 bytes wide (not the array's last bytes).
@@ -541,17 +541,17 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
 /// layout): Y is A.n × rows. `arch` picks the instruction set (default: the
 /// best compiled in); every choice gives the same bits.
 template <class Arch = simd::isa::best>
-void gemm_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y,
+void gemv_batch_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y,
                const exec_policy& pol = seq(), Arch arch = {}) {
-    require(!W.empty(), "gemm_int8: empty packed matrix");
-    require(int8_supported(W.info()), "gemm_int8: unsupported layout (act-order or group size ", W.info().group_size,
-            " not a multiple of 64); use tcq::gemm");
+    require(!W.empty(), "gemv_batch_int8: empty packed matrix");
+    require(int8_supported(W.info()), "gemv_batch_int8: unsupported layout (act-order or group size ", W.info().group_size,
+            " not a multiple of 64); use tcq::gemv_batch");
     require(A.bits == W.bits() && A.cols == W.cols() && A.groups == W.info().groups() &&
                 A.kx == int8_xblock_codes(W.info().group_size) &&
                 A.group_blocks == (W.info().group_size ? W.info().group_size / block_weights : A.blocks),
-            "gemm_int8: activations were quantized for ", A.bits, "-bit ", A.cols, "-column codes, the matrix is ",
+            "gemv_batch_int8: activations were quantized for ", A.bits, "-bit ", A.cols, "-column codes, the matrix is ",
             W.bits(), "-bit with ", W.cols(), " columns (or another group size)");
-    require_shape(Y, A.n, W.rows(), "gemm_int8: Y");
+    require_shape(Y, A.n, W.rows(), "gemv_batch_int8: Y");
     detail::dispatch_bits(W.bits(), [&]<int Bits>() {
         parallel_for(pol, W.rows(), detail::product_grain(W.rows(), pol),
                      [&](index_t r0, index_t r1) { detail::int8_rows<Bits>(arch, W, A, r0, r1, Y); });
@@ -560,10 +560,10 @@ void gemm_int8(const packed_view& W, const int8_activations& A, matrix_view<floa
 
 /// Y = X·Ŵᵀ with int8 activations (X: n × cols, Y: n × rows); quantizes X first.
 template <class Arch = simd::isa::best>
-void gemm_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
+void gemv_batch_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
                const exec_policy& pol = seq(), Arch arch = {}) {
-    require(!W.empty(), "gemm_int8: empty packed matrix");
-    gemm_int8(W, quantize_activations(W.info(), X, arch), Y, pol, arch);
+    require(!W.empty(), "gemv_batch_int8: empty packed matrix");
+    gemv_batch_int8(W, quantize_activations(W.info(), X, arch), Y, pol, arch);
 }
 
 /// y = Ŵx with int8 activations (x: cols, y: rows).
@@ -574,7 +574,7 @@ void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> 
             " elements, the matrix has ", W.cols(), " columns");
     require(static_cast<index_t>(y.size()) == W.rows(), "gemv_int8: y has ", y.size(), " elements, the matrix has ",
             W.rows(), " rows");
-    gemm_int8(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), pol,
+    gemv_batch_int8(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), pol,
               arch);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-/// @file gemm.hpp
+/// @file gemv_batch.hpp
 /// @brief Fused dequant products Y = X Ŵᵀ on a packed matrix: codes, scales and
 /// the sparse 16-bit weights in one pass, for small batches (1–8 vectors).
 ///
@@ -432,12 +432,12 @@ void product_rows(Arch arch, const packed_view& W, const product_plan& p, index_
 /// `arch` picks the instruction set (default: the best compiled in); every
 /// choice gives the same bits.
 template <class Arch = simd::isa::best>
-void gemm(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, const exec_policy& pol = seq(),
+void gemv_batch(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, const exec_policy& pol = seq(),
           Arch arch = {}) {
-    require(!W.empty(), "gemm: empty packed matrix");
-    require(X.cols() == W.cols(), "gemm: X has ", X.cols(), " columns, the matrix has ", W.cols());
-    require(X.rows() >= 1, "gemm: X has no rows");
-    require_shape(Y, X.rows(), W.rows(), "gemm: Y");
+    require(!W.empty(), "gemv_batch: empty packed matrix");
+    require(X.cols() == W.cols(), "gemv_batch: X has ", X.cols(), " columns, the matrix has ", W.cols());
+    require(X.rows() >= 1, "gemv_batch: X has no rows");
+    require_shape(Y, X.rows(), W.rows(), "gemv_batch: Y");
     const detail::product_plan p = detail::make_plan(W, X);
     detail::dispatch_bits(W.bits(), [&]<int Bits>() {
         parallel_for(pol, W.rows(), detail::product_grain(W.rows(), pol),
