@@ -81,9 +81,9 @@ void check_matches_twin(const tcq::gptq_result& a, const tcq::gptq_result& b, fl
 
 // values == dequant(codes) on the reported grid, except at kept weights.
 void check_consistent(const tcq::quantized_matrix& q) {
-    for (index_t r = 0; r < q.rows; ++r)
-        for (index_t c = 0; c < q.cols; ++c) {
-            const auto f = static_cast<std::size_t>(r * q.cols + c);
+    for (index_t r = 0; r < q.rows(); ++r)
+        for (index_t c = 0; c < q.cols(); ++c) {
+            const auto f = static_cast<std::size_t>(r * q.cols() + c);
             if (q.kept.size() > 0 && q.kept.test(r, c)) {
                 REQUIRE(q.codes[f] == 0);
                 continue;

@@ -340,10 +340,10 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
                 const auto& q = r.layers[static_cast<std::size_t>(i++)];
                 const auto w = loaded.linear(l, k);
                 const auto mine = std::as_const(m).linear(l, k);
-                REQUIRE(w.rows() == q.rows);
-                for (index_t rr = 0; rr < q.rows; ++rr)
-                    for (index_t cc = 0; cc < q.cols; ++cc) {
-                        const float v = q.values[static_cast<std::size_t>(rr * q.cols + cc)];
+                REQUIRE(w.rows() == q.rows());
+                for (index_t rr = 0; rr < q.rows(); ++rr)
+                    for (index_t cc = 0; cc < q.cols(); ++cc) {
+                        const float v = q.values[static_cast<std::size_t>(rr * q.cols() + cc)];
                         const bool is_kept = q.kept.size() && q.kept.test(rr, cc);
                         kept += is_kept;
                         // kept values are already 16-bit values of the chosen format

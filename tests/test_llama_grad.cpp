@@ -421,16 +421,16 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
         const auto& q = r0.layers[i];
         std::vector<float> qv = q.values;
         for (const auto f : q.kept.indices()) {
-            const auto p = q.grid.at(f / q.cols, q.group_of(f % q.cols));
+            const auto p = q.grid.at(f / q.cols(), q.group_of(f % q.cols()));
             qv[static_cast<std::size_t>(f)] = tcq::fake_quant(qv[static_cast<std::size_t>(f)], p.scale, p.zero, 3.0f);
         }
         tcq::score_inputs in;
         in.W = p3.layers()[i].weight;
-        in.Q = {qv.data(), q.rows, q.cols};
+        in.Q = {qv.data(), q.rows(), q.cols()};
         in.grad_abs = acc[i].abs_sum();
         scores[i].resize(qv.size());
-        tcq::compute_scores(tcq::score_method::tacq, in, {scores[i].data(), q.rows, q.cols}, tcq::seq());
-        mats.push_back({p3.layers()[i].name, {scores[i].data(), q.rows, q.cols}});
+        tcq::compute_scores(tcq::score_method::tacq, in, {scores[i].data(), q.rows(), q.cols()}, tcq::seq());
+        mats.push_back({p3.layers()[i].name, {scores[i].data(), q.rows(), q.cols()}});
     }
     const auto sel = tcq::select_topk(mats, tcq::budget::of_ratio(0.02));
     for (std::size_t i = 0; i < r1.layers.size(); ++i) CHECK(sel.masks[i] == r1.layers[i].kept);

@@ -144,7 +144,7 @@ TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches a
     // kept weights: value not on the grid necessarily, but equal to the model's final weights
     const auto& L1 = tacq.layers[0];
     index_t kept1 = 0;
-    for (index_t i = 0; i < L1.rows * L1.cols; ++i)
+    for (index_t i = 0; i < L1.rows() * L1.cols(); ++i)
         if (L1.kept.size() && L1.kept.test(i)) {
             ++kept1;
             CHECK(m.w1[i] == L1.values[i]);
@@ -269,7 +269,7 @@ TEST_CASE("pipeline: kept weights are written back as their stored 16-bit values
         for (std::size_t l = 0; l < 2; ++l) {
             const auto& q = r.layers[l];
             const auto& w = l == 0 ? m.w1 : m.w2;
-            for (index_t i = 0; i < q.rows * q.cols; ++i) {
+            for (index_t i = 0; i < q.rows() * q.cols(); ++i) {
                 CHECK(w[static_cast<std::size_t>(i)] == q.values[static_cast<std::size_t>(i)]);
                 if (q.kept.size() && q.kept.test(i)) {
                     ++n;

@@ -308,8 +308,6 @@ gptq_result gptq_run(matrix_view<const float> Wsrc, std::vector<float>* moved, m
     gptq_result res;
     gptq_report& rep = res.report;
     quantized_matrix& q = res.q;
-    q.rows = rows;
-    q.cols = cols;
     q.grid = grid(spec, rows, cols);
     q.kept = kept;
     if (opt.act_order) rep.perm = act_order_perm(H);

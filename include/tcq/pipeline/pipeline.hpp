@@ -439,7 +439,7 @@ private:
             auto& q = r.q;
             if (q.kept.size() == 0) continue;
             for (const index_t f : q.kept.indices()) {
-                const index_t row = f / q.cols, col = f % q.cols;
+                const index_t row = f / q.cols(), col = f % q.cols();
                 const grid_param p = q.grid.at(row, q.group_of(col));
                 auto& v = q.values[static_cast<std::size_t>(f)];
                 v = fake_quant(v, p.scale, p.zero, maxq);
@@ -634,8 +634,8 @@ private:
         for (const auto i : q.kept.indices()) {
             auto& v = q.values[static_cast<std::size_t>(i)];
             const float r = decode_value(encode_value(v, f), f);
-            require(std::isfinite(r), "pipeline: kept weight ", v, " of '", name, "' at (", i / q.cols, ", ",
-                    i % q.cols, ") is not finite in ", to_string(f),
+            require(std::isfinite(r), "pipeline: kept weight ", v, " of '", name, "' at (", i / q.cols(), ", ",
+                    i % q.cols(), ") is not finite in ", to_string(f),
                     f == value_format::fp16 ? "; keep 16-bit weights as bf16" : "");
             v = r;
         }
@@ -644,7 +644,7 @@ private:
     static void fill_reports(pipeline_result& res, const std::vector<gptq_result>& pass) {
         for (std::size_t i = 0; i < pass.size(); ++i) {
             const auto& r = pass[i].report;
-            res.reports.push_back({res.names[i], res.layers[i].rows, res.layers[i].cols, 0, r.total_loss,
+            res.reports.push_back({res.names[i], res.layers[i].rows(), res.layers[i].cols(), 0, r.total_loss,
                                    r.relative_damping, r.retries, static_cast<index_t>(r.dead_columns.size())});
         }
     }

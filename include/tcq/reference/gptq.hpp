@@ -173,8 +173,6 @@ inline grid fit_grid_masked(matrix_view<const float> W, const grid_spec& spec, c
 /// Twin of tcq::rtn_quantize.
 inline quantized_matrix rtn_quantize(matrix_view<const float> W, const grid_spec& spec, const mask& kept = {}) {
     quantized_matrix q;
-    q.rows = W.rows();
-    q.cols = W.cols();
     q.grid = reference::fit_grid_masked(W, spec, kept);
     q.kept = kept;
     q.codes.resize(static_cast<std::size_t>(W.size()));
@@ -213,8 +211,6 @@ gptq_result gptq_quantize(matrix_view<const float> W, matrix_view<HT> H, const g
     gptq_result res;
     auto& rep = res.report;
     auto& q = res.q;
-    q.rows = rows;
-    q.cols = cols;
     q.kept = kept;
     if (opt.act_order) {
         rep.perm.resize(static_cast<std::size_t>(cols));
