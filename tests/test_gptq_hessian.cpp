@@ -165,7 +165,7 @@ TEST_CASE("inverse Hessian: every precision and method matches the fp64 twin") {
     for (bool permuted : {false, true}) {
         const std::vector<index_t> p = permuted ? perm : std::vector<index_t>{};
         const auto ref = tcq::reference::factor_inverse_hessian(Hv, p, tcq::damping_options{});
-        CHECK(ref.dead == std::vector<index_t>{40});
+        CHECK(ref.dead_columns == std::vector<index_t>{40});
         CHECK(inverse_residual(ref, Hv, p) < 1e-4);
         for (auto prec : {tcq::factor_precision::fp32, tcq::factor_precision::fp64})
             for (auto method : {tcq::hinv_method::reversed, tcq::hinv_method::torch}) {
@@ -177,7 +177,7 @@ TEST_CASE("inverse Hessian: every precision and method matches the fp64 twin") {
                      method == tcq::hinv_method::torch);
                 CHECK(f.retries == 0);
                 CHECK(f.relative_damping == 0.01);
-                CHECK(f.dead == ref.dead);
+                CHECK(f.dead_columns == ref.dead_columns);
                 CHECK(f.absolute_damping == doctest::Approx(ref.absolute_damping).epsilon(1e-6));
                 for (index_t i = 0; i < cols; ++i)
                     for (index_t j = 0; j < i; ++j) REQUIRE(f.u[static_cast<std::size_t>(i * cols + j)] == 0.f);

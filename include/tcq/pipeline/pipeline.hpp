@@ -645,7 +645,7 @@ private:
         for (std::size_t i = 0; i < pass.size(); ++i) {
             const auto& r = pass[i].report;
             res.reports.push_back({res.names[i], res.layers[i].rows(), res.layers[i].cols(), 0, r.total_loss,
-                                   r.relative_damping, r.retries, static_cast<index_t>(r.dead_columns.size())});
+                                   r.hinv.relative_damping, r.hinv.retries, static_cast<index_t>(r.hinv.dead_columns.size())});
         }
     }
 
