@@ -317,7 +317,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         o.kept_format = fmt;
         o.pol = pol;
         const auto r = p.run(o);
-        CHECK(r.kept == static_cast<index_t>(0.01 * static_cast<double>(n_linear)));
+        CHECK(r.kept() == static_cast<index_t>(0.01 * static_cast<double>(n_linear)));
         CHECK(r.kept_format == fmt);
         CHECK(r.names[0] == "model.layers.0.self_attn.q_proj");
 
@@ -325,7 +325,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         tcq::file_metadata meta;
         meta.extra.push_back({"rope_pairs", "interleaved"});
         const auto cost = tcq::write_result(r, meta, path, pol);
-        CHECK(cost.per_weight() == doctest::Approx(r.bits.per_weight()).epsilon(1e-12));
+        CHECK(cost.per_weight() == doctest::Approx(r.bits().per_weight()).epsilon(1e-12));
         auto loaded = base;
         const auto file = tcq::packed_file::open(path);
         CHECK(file.find(r.names[0]).info().outlier_format == fmt);
@@ -353,7 +353,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
                         REQUIRE(mine(rr, cc) == v);  // what compare evaluates
                     }
             }
-        CHECK(kept == r.kept);
+        CHECK(kept == r.kept());
         CHECK(off_grid == 0);
         CHECK(llama::task_loss(m, windows.view(), pol).loss == llama::task_loss(loaded, windows.view(), pol).loss);
     }

@@ -371,7 +371,7 @@ TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ i
         masks_differ |= !(all1.layers[i].kept == ans.layers[i].kept);
     }
     CHECK(masks_differ);
-    CHECK(all1.kept == ans.kept);  // same budget, other weights
+    CHECK(all1.kept() == ans.kept());  // same budget, other weights
 
     auto m2 = m0;
     llama::adapter unmarked(m2, batch, tcq::seq(), true);
@@ -405,7 +405,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     CHECK(r1.reselect_overlap[0] == r2.reselect_overlap[0]);  // round 1 is the same computation
     CHECK(r1.reselect_overlap[0] > 0.0);
     CHECK(r1.reselect_overlap[0] < 1.0);  // re-scoring moved some weights
-    CHECK(r1.kept == r0.kept);             // same budget
+    CHECK(r1.kept() == r0.kept());             // same budget
     // Round 1's mask is the top-k of the scores on round 0's Q(W), kept weights fake-quantized
     // on their row's grid: recompute it from r0 by hand.
     auto m3 = m0;

@@ -92,18 +92,6 @@ struct pipeline_options {
     std::function<void(const std::string&)> progress;
 };
 
-/// Per-layer outcome.
-struct layer_report {
-    std::string name;              ///< layer name from the model_adapter
-    index_t rows = 0;              ///< out features
-    index_t cols = 0;              ///< in features
-    index_t kept = 0;              ///< 16-bit weights
-    double loss = 0;               ///< GPTQ objective Σ (w − q)²/U_jj²/2 (0 for RTN)
-    double relative_damping = 0;   ///< damping used, as a fraction of mean diag H
-    int retries = 0;               ///< Cholesky retries
-    index_t dead_columns = 0;      ///< columns with H_ii = 0 (zeroed)
-};
-
 /// Outcome of one run: every layer quantized, plus the report.
 struct pipeline_result {
     quant_method method = quant_method::tacq;  ///< method that ran
@@ -112,9 +100,10 @@ struct pipeline_result {
     bool act_order = false;                    ///< GPTQ act-order was on
     std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
-    std::vector<layer_report> reports;      ///< one per layer, same order
-    storage_cost bits;                      ///< exact packed storage (core/storage_cost.hpp)
-    index_t kept = 0;                       ///< 16-bit weights in all layers
+    /// The report of each layer's final GPTQ solve (loss, damping, dead
+    /// columns…), same order; default (all zero) for rtn. Shapes and kept
+    /// weights are read from `layers`, so no per-layer summary repeats them.
+    std::vector<gptq_report> reports;
     /// Per reselection round: the fraction of the previous mask selected again.
     std::vector<double> reselect_overlap;
     /// Seconds per phase; cached phases report the time they took when computed.
@@ -124,6 +113,21 @@ struct pipeline_result {
     double seconds_select = 0;    ///< top-k selection
     double seconds_final = 0;     ///< final (masked) quantization pass
     double seconds_total = 0;     ///< this call, wall clock
+
+    /// 16-bit weights in all layers (computed from the layers' masks; an empty mask counts 0).
+    [[nodiscard]] index_t kept() const {
+        index_t n = 0;
+        for (const auto& q : layers) n += q.kept.count();
+        return n;
+    }
+    /// Exact packed storage of all layers (core/storage_cost.hpp), from their
+    /// shapes and kept counts at the base grid.
+    [[nodiscard]] storage_cost bits() const {
+        storage_cost r;
+        for (const auto& q : layers)
+            r += matrix_cost(q.rows(), q.cols(), grid.bits, grid.groups(q.cols()), q.kept.count(), act_order);
+        return r;
+    }
 };
 
 /// Runs methods on one model; caches gradients and contrasts between runs.
@@ -200,9 +204,9 @@ public:
             const auto& c = contrast_for(o);
             for (std::size_t i = 0; i < layers_.size(); ++i) {
                 res.layers.push_back(c.pass[i].q);
+                res.reports.push_back(c.pass[i].report);
                 write_back(i, res.layers.back());
             }
-            fill_reports(res, c.pass);
             res.seconds_final = c.seconds;  // what this run costs alone
         } else {
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
@@ -222,22 +226,13 @@ public:
                 masks = std::move(next);
                 pass = sequential_gptq(opt, &masks, "final (round " + std::to_string(round + 1) + ")", nullptr);
             }
-            for (auto& r : pass) res.layers.push_back(std::move(r.q));
-            fill_reports(res, pass);
+            for (auto& r : pass) {
+                res.layers.push_back(std::move(r.q));
+                res.reports.push_back(std::move(r.report));
+            }
         }
         if (opt.method != quant_method::gptq) res.seconds_final = seconds(t);
-        if (res.reports.empty())
-            for (std::size_t i = 0; i < layers_.size(); ++i)
-                res.reports.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols(), 0, 0, 0, 0, 0});
-        std::vector<matrix_shape> shapes;
-        std::vector<index_t> kept;
-        for (std::size_t i = 0; i < layers_.size(); ++i) {
-            shapes.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols()});
-            kept.push_back(res.layers[i].kept.size() ? res.layers[i].kept.count() : 0);
-            res.reports[i].kept = kept.back();
-            res.kept += kept.back();
-        }
-        res.bits = storage_bits(shapes, kept, opt.gptq.grid, opt.gptq.act_order);
+        if (res.reports.empty()) res.reports.resize(layers_.size());  // rtn: no solve to report
         res.seconds_total = seconds(t0);
         return res;
     }
@@ -638,14 +633,6 @@ private:
                     i % q.cols(), ") is not finite in ", to_string(f),
                     f == value_format::fp16 ? "; keep 16-bit weights as bf16" : "");
             v = r;
-        }
-    }
-
-    static void fill_reports(pipeline_result& res, const std::vector<gptq_result>& pass) {
-        for (std::size_t i = 0; i < pass.size(); ++i) {
-            const auto& r = pass[i].report;
-            res.reports.push_back({res.names[i], res.layers[i].rows(), res.layers[i].cols(), 0, r.total_loss,
-                                   r.hinv.relative_damping, r.hinv.retries, static_cast<index_t>(r.hinv.dead_columns.size())});
         }
     }
 
