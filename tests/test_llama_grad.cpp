@@ -413,7 +413,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     tcq::pipeline p3(ad3);
     std::vector<tcq::grad_accumulator> acc;
     for (const auto& l : p3.layers()) acc.emplace_back(l.weight.rows(), l.weight.cols(), tcq::grad_stats::abs_sum, l.name);
-    ad3.gradients([&](index_t, index_t layer, tcq::matrix_view<const float> d) { acc[static_cast<std::size_t>(layer)].add(d, tcq::seq()); });
+    ad3.gradients([&](index_t layer, index_t, tcq::matrix_view<const float> d) { acc[static_cast<std::size_t>(layer)].add(d, tcq::seq()); });
     p3.restore();
     std::vector<std::vector<float>> scores(r0.layers.size());
     std::vector<tcq::scored_matrix> mats;

@@ -84,8 +84,8 @@ struct chain_model final : tcq::model_adapter {
             for (index_t t = 0; t < T; ++t)
                 for (index_t o = 0; o < d1; ++o)
                     for (index_t i = 0; i < d0; ++i) g1[o * d0 + i] += da[t * d1 + o] * x[s][t * d0 + i];
-            sink(s, 0, tcq::make_view<const float>(g1.data(), d1, d0));
-            sink(s, 1, tcq::make_view<const float>(g2.data(), d2, d1));
+            sink(0, s, tcq::make_view<const float>(g1.data(), d1, d0));
+            sink(1, s, tcq::make_view<const float>(g2.data(), d2, d1));
         }
     }
 };

@@ -313,7 +313,7 @@ private:
         }
         for (const auto& l : layers_)
             g.acc.emplace_back(l.weight.rows(), l.weight.cols(), want, l.name);
-        engine_gradients(opt, [&](index_t, index_t layer, matrix_view<const float> dW) {
+        engine_gradients(opt, [&](index_t layer, index_t, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
             // Sequential on purpose: the engine computes gradients on all threads,
@@ -364,7 +364,7 @@ private:
         std::vector<chunked_sum<grad_accumulator, maker, merge_combine>> cs;
         cs.reserve(layers_.size());
         for (const auto& l : layers_) cs.emplace_back(lc.plan, lc.range, maker{&l, g.stats}, merge_combine{});
-        engine_gradients(opt, [&](index_t sample, index_t layer, matrix_view<const float> dW) {
+        engine_gradients(opt, [&](index_t layer, index_t sample, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
             cs[static_cast<std::size_t>(layer)].at(lc.first + sample).add(dW, seq());
