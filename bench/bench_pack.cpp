@@ -170,11 +170,11 @@ void BM_PackedGemv(benchmark::State& state) {
     auto& e = eigen_for(rows, cols);
     const double t_eigen = best_seconds([&](int r) { e.run(static_cast<std::size_t>(r), pol); }, 10);
     std::size_t i = 0;
-    for (int w = 0; w < 3; ++w) tcq::gemv(s.mats[i++ % s.mats.size()].view(), s.x, s.y, pol);  // warm-up
+    for (int w = 0; w < 3; ++w) tcq::gemv(s.mats[i++ % s.mats.size()].view(), s.x, s.y, {}, pol);  // warm-up
     double best = 1e30;
     for (auto _ : state) {
         const auto t0 = std::chrono::steady_clock::now();
-        tcq::gemv(s.mats[i++ % s.mats.size()].view(), s.x, s.y, pol);
+        tcq::gemv(s.mats[i++ % s.mats.size()].view(), s.x, s.y, {}, pol);
         benchmark::DoNotOptimize(s.y.data());
         benchmark::ClobberMemory();
         const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -252,12 +252,12 @@ void BM_PackedGemvInt8(benchmark::State& state) {
     const read_set rd = make_read_set(bytes);
     const double t_read = best_seconds([&](int r) { benchmark::DoNotOptimize(rd.run(static_cast<std::size_t>(r), pol)); });
     std::size_t j = 0;
-    const double t_fp32k = best_seconds([&](int) { tcq::gemv(s.mats[j++ % s.mats.size()].view(), s.x, s.y, pol); });
+    const double t_fp32k = best_seconds([&](int) { tcq::gemv(s.mats[j++ % s.mats.size()].view(), s.x, s.y, {}, pol); });
     const double t_b1 = n == 1 ? 0.0 : best_seconds([&](int) {
-        tcq::gemv_int8(s.mats[j++ % s.mats.size()].view(), s.x, s.y, pol);
+        tcq::gemv_int8(s.mats[j++ % s.mats.size()].view(), s.x, s.y, {}, pol);
     });
     const double best = timed_loop(state, [&](std::size_t i) {
-        tcq::gemm_int8(s.mats[i % s.mats.size()].view(), Xv, Yv, pol);
+        tcq::gemm_int8(s.mats[i % s.mats.size()].view(), Xv, Yv, {}, pol);
         benchmark::DoNotOptimize(Y.data());
     });
     state.counters["GB/s"] = static_cast<double>(bytes) / best / 1e9;
@@ -351,9 +351,9 @@ void BM_LayerStack(benchmark::State& state) {
         for (std::size_t m = 0; m < s.mats.size(); ++m) {
             const std::size_t l = m % llama_block.size();
             if (int8)
-                tcq::gemv_int8(s.mats[m].view(), s.x[l], s.y[l], pol);
+                tcq::gemv_int8(s.mats[m].view(), s.x[l], s.y[l], {}, pol);
             else
-                tcq::gemv(s.mats[m].view(), s.x[l], s.y[l], pol);
+                tcq::gemv(s.mats[m].view(), s.x[l], s.y[l], {}, pol);
         }
         benchmark::DoNotOptimize(s.y.data());
     });

@@ -307,8 +307,8 @@ std::vector<float> try_factor(matrix_view<const HT> H, std::span<const index_t> 
 /// H must be square, finite, with a non-negative diagonal.
 template <class HT>
 [[nodiscard]] inverse_hessian factor_inverse_hessian(matrix_view<HT> Hin, std::span<const index_t> perm,
-                                                     const hinv_options& opt, const exec_policy& pol = seq(),
-                                                     std::string_view name = "H") {
+                                                     const hinv_options& opt, std::string_view name = "H",
+                                                     const exec_policy& pol = seq()) {
     using H0 = std::remove_const_t<HT>;
     static_assert(std::is_same_v<H0, float> || std::is_same_v<H0, double>, "H must be float or double");
     const matrix_view<const H0> H(Hin);

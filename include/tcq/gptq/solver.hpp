@@ -314,7 +314,7 @@ gptq_result gptq_run(matrix_view<const float> Wsrc, std::vector<float>* moved, m
 
     // U first: its transient buffer is freed before the outputs are allocated.
     auto t = std::chrono::steady_clock::now();
-    inverse_hessian hinv = factor_inverse_hessian(H, rep.perm, opt.hinv, pol, name);
+    inverse_hessian hinv = factor_inverse_hessian(H, rep.perm, opt.hinv, name, pol);
     rep.seconds_factor = seconds_since(t);
     rep.hinv = hinv;  // the summary part of it
     rep.u_diag.resize(static_cast<std::size_t>(cols));

@@ -31,6 +31,7 @@
 #include <cstring>
 #include <limits>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "tcq/core/aligned.hpp"
@@ -526,10 +527,13 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
 
 /// Y = X·Ŵᵀ with pre-quantized activations A (quantize_activations of W's
 /// layout): Y is A.n × rows. `arch` picks the instruction set (default: the
-/// best compiled in); every choice gives the same bits.
+/// best compiled in); every choice gives the same bits. The policy is last, as
+/// everywhere: pass `{}` for the arch to give only a policy.
 template <class Arch = simd::isa::best>
-void gemm_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y,
-               const exec_policy& pol = seq(), Arch arch = {}) {
+void gemm_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y, Arch arch = {},
+               const exec_policy& pol = seq()) {
+    // A policy given where the arch goes would otherwise fail deep in the kernel.
+    static_assert(!std::is_same_v<Arch, exec_policy>, "gemm_int8: the policy goes last: gemm_int8(W, A, Y, {}, pol)");
     require(!W.empty(), "gemm_int8: empty packed matrix");
     require(int8_supported(W.info()), "gemm_int8: unsupported layout (act-order or group size ", W.info().group_size,
             " not a multiple of 64); use tcq::gemm");
@@ -547,22 +551,22 @@ void gemm_int8(const packed_view& W, const int8_activations& A, matrix_view<floa
 
 /// Y = X·Ŵᵀ with int8 activations (X: n × cols, Y: n × rows); quantizes X first.
 template <class Arch = simd::isa::best>
-void gemm_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
-               const exec_policy& pol = seq(), Arch arch = {}) {
+void gemm_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, Arch arch = {},
+               const exec_policy& pol = seq()) {
     require(!W.empty(), "gemm_int8: empty packed matrix");
-    gemm_int8(W, quantize_activations(W.info(), X), Y, pol, arch);
+    gemm_int8(W, quantize_activations(W.info(), X), Y, arch, pol);
 }
 
 /// y = Ŵx with int8 activations (x: cols, y: rows).
 template <class Arch = simd::isa::best>
-void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y, const exec_policy& pol = seq(),
-               Arch arch = {}) {
+void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y, Arch arch = {},
+               const exec_policy& pol = seq()) {
     require(static_cast<index_t>(x.size()) == W.cols(), "gemv_int8: x has ", x.size(),
             " elements, the matrix has ", W.cols(), " columns");
     require(static_cast<index_t>(y.size()) == W.rows(), "gemv_int8: y has ", y.size(), " elements, the matrix has ",
             W.rows(), " rows");
-    gemm_int8(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), pol,
-              arch);
+    gemm_int8(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), arch,
+              pol);
 }
 
 }  // namespace tcq

@@ -17,7 +17,7 @@ namespace tcq {
 /// Packs the layers of `r`, fills the method/bits/budget fields of `meta`
 /// and writes the file atomically; returns the exact storage written.
 inline storage_cost write_result(const pipeline_result& r, file_metadata meta, const std::filesystem::path& path,
-                                 const exec_policy& pol) {
+                                 const exec_policy& pol = seq()) {
     std::vector<packed_matrix> packed;
     packed.reserve(r.layers.size());
     for (const auto& q : r.layers) packed.push_back(pack(q, {r.kept_format}, pol));
