@@ -32,6 +32,7 @@
 #include "tcq/gptq/solver.hpp"
 #include "tcq/pack/outliers.hpp"
 #include "tcq/pipeline/distribution.hpp"
+#include "tcq/pipeline/layer.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/quant/element.hpp"
@@ -43,21 +44,16 @@
 
 namespace tcq {
 
-/// What one pipeline run does.
-struct pipeline_options {
+/// What one pipeline run does: the per-layer settings (gptq, kept_format,
+/// rtn_contrast; the pipeline sets gptq.grid.fp16_scale from fp16_scales, on
+/// by default so the result packs exactly), plus the run's own.
+struct pipeline_options : layer_options {
     /// Method to run (TaCQ by default).
     quant_method method = quant_method::tacq;
-    /// Base grid and GPTQ settings (bits, group, MSE search, damping, act-order…).
-    /// The pipeline sets grid.fp16_scale from fp16_scales (on by default, so the result packs exactly).
-    gptq_options gptq{};
     /// How many weights stay in 16-bit (ignored by rtn and gptq).
     budget outliers = budget::tacq_default();
-    /// Storage type of the 16-bit weights; the written-back values are rounded to it.
-    value_format kept_format = value_format::fp16;
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
-    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, docs/algorithms.md §1 step 2).
-    bool rtn_contrast = false;
     /// Accumulate Hessians in fp64.
     bool hessian_fp64 = false;
     /// Update each Hessian once per calibration sample, as the reference's
@@ -405,15 +401,14 @@ private:
 
     /// Q(W), U_jj and diag H at the run's base grid (cached per contrast_key).
     const contrast& contrast_for(const pipeline_options& opt) {
-        const auto& gs = opt.gptq.grid;
         const auto key = contrast_key(opt);
         if (auto it = contrasts_.find(key); it != contrasts_.end()) return it->second;
         const auto t = clock::now();
         contrast c;
         if (opt.rtn_contrast) {
             restore();
-            for (std::size_t i = 0; i < layers_.size(); ++i)
-                c.q.push_back(rtn_quantize(layers_[i].weight, gs, {}, opt.pol).values);
+            for (std::size_t i = 0; i < layers_.size(); ++i)  // RTN reads no Hessian: none was captured
+                c.q.push_back(contrast_layer(layers_[i].weight, matrix_view<const float>{}, opt, opt.pol).q.values);
         } else {
             c.pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
         }
@@ -603,14 +598,13 @@ private:
         }
         for (std::size_t i : idx) {
             const auto& Hi = H[static_cast<std::size_t>(slot[i])].H;
-            gptq_options g = opt.gptq;
-            g.name = layers_[i].name;
-            g.keep_losses = false;
-            const mask none;
+            layer_options lo = opt;
+            lo.gptq.name = layers_[i].name;
+            lo.gptq.keep_losses = false;
+            lo.rtn_contrast = false;  // this is a GPTQ pass
             // The pass restored the originals, and layer i is written back only below.
-            out[i] = gptq_quantize(matrix_view<const float>(layers_[i].weight), Hi, g, masks ? (*masks)[i] : none,
-                                   opt.pol);
-            if (masks) round_kept(out[i].q, opt.kept_format, layers_[i].name);
+            const matrix_view<const float> W(layers_[i].weight);
+            out[i] = masks ? final_layer(W, Hi.view(), (*masks)[i], lo, opt.pol) : contrast_layer(W, Hi.view(), lo, opt.pol);
             write_back(i, out[i].q);
             if (h_diag) {
                 const auto hv = Hi.view();
@@ -618,21 +612,6 @@ private:
                 d.resize(static_cast<std::size_t>(hv.cols()));
                 for (index_t j = 0; j < hv.cols(); ++j) d[static_cast<std::size_t>(j)] = static_cast<float>(hv(j, j));
             }
-        }
-    }
-
-    /// Rounds the kept values to their stored 16-bit type (what pack stores), so
-    /// the later stages and the evaluation see the stored model. After the
-    /// solve: GPTQ compensates no rounding of kept weights (as the reference).
-    static void round_kept(quantized_matrix& q, value_format f, const std::string& name) {
-        if (q.kept.size() == 0) return;
-        for (const auto i : q.kept.indices()) {
-            auto& v = q.values[static_cast<std::size_t>(i)];
-            const float r = decode_value(encode_value(v, f), f);
-            require(std::isfinite(r), "pipeline: kept weight ", v, " of '", name, "' at (", i / q.cols(), ", ",
-                    i % q.cols(), ") is not finite in ", to_string(f),
-                    f == value_format::fp16 ? "; keep 16-bit weights as bf16" : "");
-            v = r;
         }
     }
 
