@@ -313,7 +313,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         tcq::pipeline_options o;
         o.method = tcq::quant_method::tacq;
         o.gptq.grid.bits = 3;
-        o.outliers = tcq::budget::of_ratio(0.01);
+        o.kept = tcq::budget::of_ratio(0.01);
         o.kept_format = fmt;
         o.pol = pol;
         const auto r = p.run(o);

@@ -352,7 +352,7 @@ TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ i
     auto opts = [](tcq::loss_tokens loss) {
         tcq::pipeline_options o;
         o.gptq.grid.bits = 2;
-        o.outliers = tcq::budget::of_ratio(0.02);
+        o.kept = tcq::budget::of_ratio(0.02);
         o.loss = loss;
         o.pol = tcq::seq();
         return o;
@@ -388,7 +388,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     auto opts = [](int rounds) {
         tcq::pipeline_options o;
         o.gptq.grid.bits = 2;
-        o.outliers = tcq::budget::of_ratio(0.02);
+        o.kept = tcq::budget::of_ratio(0.02);
         o.reselect_rounds = rounds;
         o.pol = tcq::seq();
         return o;

@@ -94,7 +94,7 @@ tcq::pipeline_options opts(tcq::quant_method m, int bits) {
     tcq::pipeline_options o;
     o.method = m;
     o.gptq.grid.bits = bits;
-    o.outliers = tcq::budget::of_ratio(0.05);
+    o.kept = tcq::budget::of_ratio(0.05);
     o.pol = tcq::seq();
     return o;
 }
@@ -229,7 +229,7 @@ TEST_CASE("pipeline: the contrast cache key covers every solve option") {
     auto o2 = o;
     o2.method = tcq::quant_method::tacq;
     o2.kept_format = tcq::value_format::bf16;
-    o2.outliers = tcq::budget::of_ratio(0.1);
+    o2.kept = tcq::budget::of_ratio(0.1);
     (void)again(o2, false);  // method, budget, 16-bit format: same contrast
     auto d = o;
     d.gptq.hinv.damping.relative = 0.5;

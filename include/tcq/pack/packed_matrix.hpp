@@ -219,7 +219,8 @@ private:
 
 /// Options of pack().
 struct pack_options {
-    value_format outlier_format = value_format::fp16;  ///< storage type of kept weights
+    /// Storage type of the kept weights (the file field is still `outlier_format`).
+    value_format kept_format = value_format::fp16;
     /// Check that every non-kept value equals its dequantized code bit for bit
     /// (catches producers whose values and codes disagree).
     bool verify_values = true;
@@ -278,7 +279,7 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
     info.bits = g.spec.bits;
     info.group_size = g.spec.group_size;
     info.act_order = !q.g_idx.empty();
-    info.outlier_format = opt.outlier_format;
+    info.outlier_format = opt.kept_format;
     // The mask is the one part whose shape can disagree with the grid's (it may be empty).
     const bool has_mask = q.has_kept();
     require(!has_mask || (q.kept.rows() == q.rows() && q.kept.cols() == q.cols()), what, ": kept mask is ",
@@ -327,10 +328,10 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
                 unsigned code;
                 if (has_mask && q.kept.test(r, c)) {
                     require(std::isfinite(q.values[i]) &&
-                                std::isfinite(decode_value(encode_value(q.values[i], opt.outlier_format), opt.outlier_format)),
+                                std::isfinite(decode_value(encode_value(q.values[i], opt.kept_format), opt.kept_format)),
                             what, ": kept weight ", q.values[i], " at (", r, ", ", c, ") is not finite in ",
-                            to_string(opt.outlier_format),
-                            opt.outlier_format == value_format::fp16 ? "; store outliers as bf16" : "");
+                            to_string(opt.kept_format),
+                            opt.kept_format == value_format::fp16 ? "; store outliers as bf16" : "");
                     code = zero_of(r, gi);
                 } else {
                     code = q.codes[i];
@@ -350,7 +351,7 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
         const auto flat = q.kept.indices();
         std::vector<std::uint16_t> vals(flat.size());
         for (std::size_t i = 0; i < flat.size(); ++i)
-            vals[i] = encode_value(q.values[static_cast<std::size_t>(flat[i])], opt.outlier_format);
+            vals[i] = encode_value(q.values[static_cast<std::size_t>(flat[i])], opt.kept_format);
         m.out_ = build_outliers(q.rows(), q.cols(), flat, vals);
     }
     return m;

@@ -50,8 +50,8 @@ namespace tcq {
 struct pipeline_options : layer_options {
     /// Method to run (TaCQ by default).
     quant_method method = quant_method::tacq;
-    /// How many weights stay in 16-bit (ignored by rtn and gptq).
-    budget outliers = budget::tacq_default();
+    /// How many weights are kept in 16-bit (ignored by rtn and gptq).
+    budget kept = budget::tacq_default();
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
     /// Accumulate Hessians in fp64.
@@ -471,7 +471,7 @@ private:
         }
         res.seconds_scores = seconds(t);
         t = clock::now();
-        auto sel = select_topk(mats, opt.outliers, opt.scope, opt.pol);
+        auto sel = select_topk(mats, opt.kept, opt.scope, opt.pol);
         res.seconds_select = seconds(t);
         say(opt, "selected " + std::to_string(sel.selected) + " of " + std::to_string(sel.scored) + " weights");
         return std::move(sel.masks);
