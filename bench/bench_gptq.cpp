@@ -162,7 +162,7 @@ void BM_InverseHessian(benchmark::State& st) {
     o.precision = st.range(2) ? tcq::factor_precision::fp64 : tcq::factor_precision::fp32;
     const auto pol = tcq::par(static_cast<int>(st.range(3)));
     for (auto _ : st) {
-        auto f = tcq::factor_inverse_hessian(H.view(), {}, o, pol);
+        auto f = tcq::factor_inverse_hessian(H.view(), {}, o, "H", pol);
         benchmark::DoNotOptimize(f.u.data());
     }
 }

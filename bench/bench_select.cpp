@@ -80,7 +80,7 @@ void BM_pass1_histogram(benchmark::State& st) {
     tcq::boundary_cut cut;
     for (auto _ : st) {
         tcq::score_histogram h(k);
-        for (const auto& m : s.mats) h.add(m.scores, pol);
+        for (const auto& m : s.mats) h.add(m.scores, "scores", pol);
         cut = h.cut();
     }
     st.SetBytesProcessed(st.iterations() * bytes);
@@ -93,12 +93,12 @@ void BM_pass2_mark(benchmark::State& st) {
     auto& s = data();
     const auto pol = tcq::par(static_cast<int>(st.range(0)));
     tcq::score_histogram h(k_of());
-    for (const auto& m : s.mats) h.add(m.scores, pol);
+    for (const auto& m : s.mats) h.add(m.scores, "scores", pol);
     const auto cut = h.cut();
     std::vector<tcq::mask> masks(M, tcq::mask(R, C));
     for (auto _ : st) {
         tcq::boundary_candidates c(cut);
-        for (int m = 0; m < M; ++m) tcq::mark_above(cut, m, s.mats[m].scores, masks[m], c, pol);
+        for (int m = 0; m < M; ++m) tcq::mark_above(cut, m, s.mats[m].scores, masks[m], c, "scores", pol);
         benchmark::DoNotOptimize(c.resolve());
     }
     st.SetBytesProcessed(st.iterations() * bytes);

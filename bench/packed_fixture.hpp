@@ -13,8 +13,6 @@ inline tcq::packed_matrix make_packed(tcq::index_t rows, tcq::index_t cols, int 
     using tcq::index_t;
     std::mt19937_64 g(seed);
     tcq::quantized_matrix q;
-    q.rows = rows;
-    q.cols = cols;
     tcq::grid_spec spec;
     spec.bits = bits;
     spec.group_size = group_size;

@@ -51,8 +51,6 @@ inline tcq::quantized_matrix make_quantized(const case_spec& cs, bool mse = fals
     spec.fp16_scale = true;
     spec.mse.enabled = mse;
     tcq::quantized_matrix q;
-    q.rows = cs.rows;
-    q.cols = cs.cols;
     q.grid = tcq::fit_grid(tcq::make_view(static_cast<const float*>(W.data()), cs.rows, cs.cols), spec);
     std::mt19937 g(cs.seed * 7919u + 3u);
     if (cs.act_order) {

@@ -528,7 +528,7 @@ bad::table gptq_rows() {
             gptq_case g;
             for (index_t k = 0; k < 8; ++k) g.h[static_cast<std::size_t>(2 * 8 + k)] = g.h[static_cast<std::size_t>(k * 8 + 2)] = 0.f;
             const auto r = g.run();
-            CHECK(r.report.dead_columns == std::vector<index_t>{2});
+            CHECK(r.report.hinv.dead_columns == std::vector<index_t>{2});
             for (float v : r.q.values) CHECK(std::isfinite(v));
         }),
         bad::error("hessian_accumulator::add", "hessian_accumulator::add", "X has 5 columns, the layer has 8", [] {

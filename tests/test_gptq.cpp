@@ -69,8 +69,8 @@ void check_matches_twin(const tcq::gptq_result& a, const tcq::gptq_result& b, fl
     CHECK(a.q.g_idx == b.q.g_idx);
     CHECK(a.q.kept == b.q.kept);
     CHECK(a.report.perm == b.report.perm);
-    CHECK(a.report.dead_columns == b.report.dead_columns);
-    CHECK(a.report.retries == b.report.retries);
+    CHECK(a.report.hinv.dead_columns == b.report.hinv.dead_columns);
+    CHECK(a.report.hinv.retries == b.report.hinv.retries);
     CHECK(a.report.total_loss == doctest::Approx(b.report.total_loss).epsilon(1e-4));
     REQUIRE(a.report.losses.size() == b.report.losses.size());
     const float lmax = gptq_test::max_abs(b.report.losses);
@@ -81,9 +81,9 @@ void check_matches_twin(const tcq::gptq_result& a, const tcq::gptq_result& b, fl
 
 // values == dequant(codes) on the reported grid, except at kept weights.
 void check_consistent(const tcq::quantized_matrix& q) {
-    for (index_t r = 0; r < q.rows; ++r)
-        for (index_t c = 0; c < q.cols; ++c) {
-            const auto f = static_cast<std::size_t>(r * q.cols + c);
+    for (index_t r = 0; r < q.rows(); ++r)
+        for (index_t c = 0; c < q.cols(); ++c) {
+            const auto f = static_cast<std::size_t>(r * q.cols() + c);
             if (q.kept.size() > 0 && q.kept.test(r, c)) {
                 REQUIRE(q.codes[f] == 0);
                 continue;
@@ -272,7 +272,7 @@ TEST_CASE("dead columns: reported, zeroed, quantized to 0; the rest still beats 
         auto o = opts(3, 0, act);
         o.hinv.precision = tcq::factor_precision::fp64;
         const auto a = tcq::gptq_quantize(W, h.view(), o);
-        CHECK(a.report.dead_columns == std::vector<index_t>{3, 17, 52});
+        CHECK(a.report.hinv.dead_columns == std::vector<index_t>{3, 17, 52});
         for (index_t r = 0; r < rows; ++r)
             for (index_t c : {3, 17, 52}) CHECK(a.q.values[static_cast<std::size_t>(r * cols + c)] == 0.f);
         const auto b = tcq::reference::gptq_quantize(W, h.view(), o);
@@ -292,9 +292,9 @@ TEST_CASE("escalation on a singular H is reported; an indefinite H past the boun
     auto o = opts(3);
     o.hinv.damping.relative = 0.0;
     const auto a = tcq::gptq_quantize(p.W(), Hv, o);
-    CHECK(a.report.retries == 1);
-    CHECK(a.report.relative_damping == doctest::Approx(0.01));
-    CHECK(a.report.absolute_damping > 0.0);
+    CHECK(a.report.hinv.retries == 1);
+    CHECK(a.report.hinv.relative_damping == doctest::Approx(0.01));
+    CHECK(a.report.hinv.absolute_damping > 0.0);
     CHECK(std::isfinite(a.report.total_loss));
     std::vector<float> ind(static_cast<std::size_t>(kCols * kCols), 0.f);
     for (index_t i = 0; i < kCols; ++i) ind[static_cast<std::size_t>(i * kCols + i)] = 1.f;
@@ -308,7 +308,7 @@ TEST_CASE("escalation on a singular H is reported; an indefinite H past the boun
     CHECK(msg.find("layers.2.mlp.w1") != std::string::npos);
     CHECK(msg.find("not positive definite") != std::string::npos);
     o.hinv.damping.max_retries = 3;  // … 10: succeeds
-    CHECK(tcq::gptq_quantize(p.W(), tcq::make_view(static_cast<const float*>(ind.data()), kCols, kCols), o).report.retries == 3);
+    CHECK(tcq::gptq_quantize(p.W(), tcq::make_view(static_cast<const float*>(ind.data()), kCols, kCols), o).report.hinv.retries == 3);
 }
 
 TEST_CASE("bad input throws a tcq::error naming the matrix") {

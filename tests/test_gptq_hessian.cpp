@@ -165,7 +165,7 @@ TEST_CASE("inverse Hessian: every precision and method matches the fp64 twin") {
     for (bool permuted : {false, true}) {
         const std::vector<index_t> p = permuted ? perm : std::vector<index_t>{};
         const auto ref = tcq::reference::factor_inverse_hessian(Hv, p, tcq::damping_options{});
-        CHECK(ref.dead == std::vector<index_t>{40});
+        CHECK(ref.dead_columns == std::vector<index_t>{40});
         CHECK(inverse_residual(ref, Hv, p) < 1e-4);
         for (auto prec : {tcq::factor_precision::fp32, tcq::factor_precision::fp64})
             for (auto method : {tcq::hinv_method::reversed, tcq::hinv_method::torch}) {
@@ -177,7 +177,7 @@ TEST_CASE("inverse Hessian: every precision and method matches the fp64 twin") {
                      method == tcq::hinv_method::torch);
                 CHECK(f.retries == 0);
                 CHECK(f.relative_damping == 0.01);
-                CHECK(f.dead == ref.dead);
+                CHECK(f.dead_columns == ref.dead_columns);
                 CHECK(f.absolute_damping == doctest::Approx(ref.absolute_damping).epsilon(1e-6));
                 for (index_t i = 0; i < cols; ++i)
                     for (index_t j = 0; j < i; ++j) REQUIRE(f.u[static_cast<std::size_t>(i * cols + j)] == 0.f);
@@ -195,13 +195,13 @@ TEST_CASE("inverse Hessian: blocked paths (several panels, partial last) match t
         tcq::hinv_options o;
         o.precision = tcq::factor_precision::fp64;
         o.method = method;
-        const auto a = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::seq());
-        const auto b = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::par(2));
+        const auto a = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::seq());
+        const auto b = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::par(2));
         CHECK(a.u == b.u);
         CHECK(max_rel_diff(a.u, std::span<const float>(ref.u)) < 1e-6);
         o.precision = tcq::factor_precision::fp32;
-        const auto c = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::seq());
-        const auto d = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::par(2));
+        const auto c = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::seq());
+        const auto d = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::par(2));
         CHECK(c.u == d.u);
         CHECK(max_rel_diff(c.u, std::span<const float>(ref.u)) < 1e-2);
     }
@@ -213,9 +213,9 @@ TEST_CASE("inverse Hessian: fp32 identical for 1, 2 and 3 threads at a size Eige
     for (auto method : {tcq::hinv_method::reversed, tcq::hinv_method::torch}) {
         tcq::hinv_options o;
         o.method = method;
-        const auto a = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::seq());
-        const auto b = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::par(2));
-        const auto c = tcq::factor_inverse_hessian(h.view(), {}, o, tcq::par(3));
+        const auto a = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::seq());
+        const auto b = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::par(2));
+        const auto c = tcq::factor_inverse_hessian(h.view(), {}, o, "H", tcq::par(3));
         CHECK(a.u == b.u);
         CHECK(a.u == c.u);
     }
@@ -254,7 +254,7 @@ TEST_CASE("inverse Hessian: escalation on a singular and an indefinite H, report
         CHECK(f.relative_damping == doctest::Approx(10.0));
         CHECK(tcq::reference::factor_inverse_hessian(Hv, {}, o.damping).retries == 3);
         o.damping.max_retries = 2;
-        const std::string msg = message_of([&] { (void)tcq::factor_inverse_hessian(Hv, {}, o, tcq::seq(), "blk.7.wq"); });
+        const std::string msg = message_of([&] { (void)tcq::factor_inverse_hessian(Hv, {}, o, "blk.7.wq", tcq::seq()); });
         CHECK(msg.find("blk.7.wq") != std::string::npos);
         CHECK(msg.find("3 attempts") != std::string::npos);
     }

@@ -313,11 +313,11 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         tcq::pipeline_options o;
         o.method = tcq::quant_method::tacq;
         o.gptq.grid.bits = 3;
-        o.outliers = tcq::budget::of_ratio(0.01);
+        o.kept = tcq::budget::of_ratio(0.01);
         o.kept_format = fmt;
         o.pol = pol;
         const auto r = p.run(o);
-        CHECK(r.kept == static_cast<index_t>(0.01 * static_cast<double>(n_linear)));
+        CHECK(r.kept() == static_cast<index_t>(0.01 * static_cast<double>(n_linear)));
         CHECK(r.kept_format == fmt);
         CHECK(r.names[0] == "model.layers.0.self_attn.q_proj");
 
@@ -325,7 +325,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         tcq::file_metadata meta;
         meta.extra.push_back({"rope_pairs", "interleaved"});
         const auto cost = tcq::write_result(r, meta, path, pol);
-        CHECK(cost.per_weight() == doctest::Approx(r.bits.per_weight()).epsilon(1e-12));
+        CHECK(cost.per_weight() == doctest::Approx(r.bits().per_weight()).epsilon(1e-12));
         auto loaded = base;
         const auto file = tcq::packed_file::open(path);
         CHECK(file.find(r.names[0]).info().outlier_format == fmt);
@@ -340,10 +340,10 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
                 const auto& q = r.layers[static_cast<std::size_t>(i++)];
                 const auto w = loaded.linear(l, k);
                 const auto mine = std::as_const(m).linear(l, k);
-                REQUIRE(w.rows() == q.rows);
-                for (index_t rr = 0; rr < q.rows; ++rr)
-                    for (index_t cc = 0; cc < q.cols; ++cc) {
-                        const float v = q.values[static_cast<std::size_t>(rr * q.cols + cc)];
+                REQUIRE(w.rows() == q.rows());
+                for (index_t rr = 0; rr < q.rows(); ++rr)
+                    for (index_t cc = 0; cc < q.cols(); ++cc) {
+                        const float v = q.values[static_cast<std::size_t>(rr * q.cols() + cc)];
                         const bool is_kept = q.kept.size() && q.kept.test(rr, cc);
                         kept += is_kept;
                         // kept values are already 16-bit values of the chosen format
@@ -353,7 +353,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
                         REQUIRE(mine(rr, cc) == v);  // what compare evaluates
                     }
             }
-        CHECK(kept == r.kept);
+        CHECK(kept == r.kept());
         CHECK(off_grid == 0);
         CHECK(llama::task_loss(m, windows.view(), pol).loss == llama::task_loss(loaded, windows.view(), pol).loss);
     }

@@ -352,7 +352,7 @@ TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ i
     auto opts = [](tcq::loss_tokens loss) {
         tcq::pipeline_options o;
         o.gptq.grid.bits = 2;
-        o.outliers = tcq::budget::of_ratio(0.02);
+        o.kept = tcq::budget::of_ratio(0.02);
         o.loss = loss;
         o.pol = tcq::seq();
         return o;
@@ -371,7 +371,7 @@ TEST_CASE("pipeline: answer-span TaCQ has its own cached gradients; plain TaCQ i
         masks_differ |= !(all1.layers[i].kept == ans.layers[i].kept);
     }
     CHECK(masks_differ);
-    CHECK(all1.kept == ans.kept);  // same budget, other weights
+    CHECK(all1.kept() == ans.kept());  // same budget, other weights
 
     auto m2 = m0;
     llama::adapter unmarked(m2, batch, tcq::seq(), true);
@@ -388,7 +388,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     auto opts = [](int rounds) {
         tcq::pipeline_options o;
         o.gptq.grid.bits = 2;
-        o.outliers = tcq::budget::of_ratio(0.02);
+        o.kept = tcq::budget::of_ratio(0.02);
         o.reselect_rounds = rounds;
         o.pol = tcq::seq();
         return o;
@@ -405,7 +405,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     CHECK(r1.reselect_overlap[0] == r2.reselect_overlap[0]);  // round 1 is the same computation
     CHECK(r1.reselect_overlap[0] > 0.0);
     CHECK(r1.reselect_overlap[0] < 1.0);  // re-scoring moved some weights
-    CHECK(r1.kept == r0.kept);             // same budget
+    CHECK(r1.kept() == r0.kept());             // same budget
     // Round 1's mask is the top-k of the scores on round 0's Q(W), kept weights fake-quantized
     // on their row's grid: recompute it from r0 by hand.
     auto m3 = m0;
@@ -413,7 +413,7 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
     tcq::pipeline p3(ad3);
     std::vector<tcq::grad_accumulator> acc;
     for (const auto& l : p3.layers()) acc.emplace_back(l.weight.rows(), l.weight.cols(), tcq::grad_stats::abs_sum, l.name);
-    ad3.gradients([&](index_t, index_t layer, tcq::matrix_view<const float> d) { acc[static_cast<std::size_t>(layer)].add(d, tcq::seq()); });
+    ad3.gradients([&](index_t layer, index_t, tcq::matrix_view<const float> d) { acc[static_cast<std::size_t>(layer)].add(d, tcq::seq()); });
     p3.restore();
     std::vector<std::vector<float>> scores(r0.layers.size());
     std::vector<tcq::scored_matrix> mats;
@@ -421,16 +421,16 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
         const auto& q = r0.layers[i];
         std::vector<float> qv = q.values;
         for (const auto f : q.kept.indices()) {
-            const auto p = q.grid.at(f / q.cols, q.group_of(f % q.cols));
+            const auto p = q.grid.at(f / q.cols(), q.group_of(f % q.cols()));
             qv[static_cast<std::size_t>(f)] = tcq::fake_quant(qv[static_cast<std::size_t>(f)], p.scale, p.zero, 3.0f);
         }
         tcq::score_inputs in;
         in.W = p3.layers()[i].weight;
-        in.Q = {qv.data(), q.rows, q.cols};
+        in.Q = {qv.data(), q.rows(), q.cols()};
         in.grad_abs = acc[i].abs_sum();
         scores[i].resize(qv.size());
-        tcq::compute_scores(tcq::score_method::tacq, in, {scores[i].data(), q.rows, q.cols}, tcq::seq());
-        mats.push_back({p3.layers()[i].name, {scores[i].data(), q.rows, q.cols}});
+        tcq::compute_scores(tcq::score_method::tacq, in, {scores[i].data(), q.rows(), q.cols()}, tcq::seq());
+        mats.push_back({p3.layers()[i].name, {scores[i].data(), q.rows(), q.cols()}});
     }
     const auto sel = tcq::select_topk(mats, tcq::budget::of_ratio(0.02));
     for (std::size_t i = 0; i < r1.layers.size(); ++i) CHECK(sel.masks[i] == r1.layers[i].kept);

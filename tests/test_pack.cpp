@@ -123,7 +123,7 @@ TEST_CASE("pack → dequantize / unpack round trips bit for bit") {
             // Every ISA overload set gives the same bits.
             const auto same_as_deq = [&](auto arch) {
                 std::vector<float> d(deq.size());
-                tcq::dequantize(V, tcq::make_view(d.data(), cs.rows, cs.cols), tcq::seq(), arch);
+                tcq::dequantize(V, tcq::make_view(d.data(), cs.rows, cs.cols), arch);
                 return d == deq;
             };
             CHECK(same_as_deq(tcq::simd::isa::portable{}));
@@ -266,7 +266,7 @@ void check_products(const case_spec& cs, index_t n, tcq::value_format fmt = tcq:
     // Each ISA overload set (those not compiled in fall back) gives the same bits.
     const auto same_as_Y = [&](auto arch) {
         std::vector<float> Ya(Y.size());
-        tcq::gemv_batch(V, Xv, tcq::make_view(Ya.data(), n, cs.rows), tcq::seq(), arch);
+        tcq::gemv_batch(V, Xv, tcq::make_view(Ya.data(), n, cs.rows), arch);
         return std::memcmp(Ya.data(), Y.data(), Y.size() * sizeof(float)) == 0;
     };
     CHECK(same_as_Y(tcq::simd::isa::portable{}));

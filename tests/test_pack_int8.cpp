@@ -43,8 +43,8 @@ std::vector<float> activations(index_t n, index_t cols, unsigned seed) {
 template <class Arch>
 std::vector<float> run(const tcq::packed_view& V, const std::vector<float>& X, index_t n, int threads, Arch arch) {
     std::vector<float> Y(static_cast<std::size_t>(n * V.rows()));
-    tcq::gemv_batch_int8(V, tcq::make_view(X.data(), n, V.cols()), tcq::make_view(Y.data(), n, V.rows()), tcq::par(threads),
-                   arch);
+    tcq::gemv_batch_int8(V, tcq::make_view(X.data(), n, V.cols()), tcq::make_view(Y.data(), n, V.rows()), arch,
+                         tcq::par(threads));
     return Y;
 }
 

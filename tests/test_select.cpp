@@ -282,7 +282,7 @@ TEST_CASE("a large selection exercising the running histogram bound equals the f
         check_same(tcq::select_topk(s.mats, b, tcq::select_scope::global, tcq::par(2)), ref);
         // The canonical histogram keeps exact counts only from b* up.
         tcq::score_histogram h(k);
-        for (const auto& v : s.views) h.add(v, tcq::par(2));
+        for (const auto& v : s.views) h.add(v, "scores", tcq::par(2));
         const auto cut = h.cut();
         CHECK(h.floor() == cut.bucket);
         CHECK(cut.above + cut.need == k);
@@ -303,7 +303,7 @@ TEST_CASE("sharded: merged histograms and candidates equal one pass over everyth
         std::vector<std::vector<std::uint8_t>> hbytes;
         for (const auto& sh : shards) {
             tcq::score_histogram h(k);
-            for (int m : sh) h.add(s.views[static_cast<std::size_t>(m)], tcq::par(2));
+            for (int m : sh) h.add(s.views[static_cast<std::size_t>(m)], "scores", tcq::par(2));
             hbytes.push_back(h.serialize());
         }
         auto merged = tcq::score_histogram::deserialize(hbytes[2]);
@@ -323,7 +323,7 @@ TEST_CASE("sharded: merged histograms and candidates equal one pass over everyth
             for (int m : sh) {
                 const auto& v = s.views[static_cast<std::size_t>(m)];
                 ms.emplace_back(v.rows(), v.cols());
-                tcq::mark_above(cut, m, v, ms.back(), c, tcq::par(2));
+                tcq::mark_above(cut, m, v, ms.back(), c, "scores", tcq::par(2));
             }
             all.merge(tcq::boundary_candidates::deserialize(c.serialize()));
             shard_masks.push_back(std::move(ms));

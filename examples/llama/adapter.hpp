@@ -94,7 +94,7 @@ private:
     void gradients_of(const tcq::gradient_sink& sink, tcq::matrix_view<const std::uint8_t> scored) {
         per_sample_gradients(
             m_, calib_, pol_,
-            [&](index_t s, index_t layer, linear_kind k, tcq::matrix_view<const float> dW) { sink(s, index_of(layer, k), dW); },
+            [&](index_t s, index_t layer, linear_kind k, tcq::matrix_view<const float> dW) { sink(index_of(layer, k), s, dW); },
             scored);
     }
     [[nodiscard]] index_t layer_of(index_t stage) const { return true_seq_ ? stage / 4 : stage; }

@@ -71,6 +71,7 @@
 
 #include "tcq/pipeline/comparison.hpp"
 #include "tcq/pipeline/distribution.hpp"
+#include "tcq/pipeline/layer.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/pipeline/pipeline.hpp"

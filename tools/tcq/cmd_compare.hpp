@@ -169,13 +169,14 @@ inline int run_compare(const arguments& a) {
                 const auto r = pipe.run(quant_options(a, method, bits, pol));
                 if (!r.reselect_overlap.empty()) overlaps[{method.display(), bits}].push_back(r.reselect_overlap);
                 char label[64];
-                std::snprintf(label, sizeof label, r.kept > 0 ? "%d + %.2f%%" : "%d", bits,
-                              100.0 * r.bits.ratio(static_cast<std::uint64_t>(r.kept)));
+                const storage_cost cost = r.bits();
+                std::snprintf(label, sizeof label, r.kept() > 0 ? "%d + %.2f%%" : "%d", bits,
+                              100.0 * cost.ratio(static_cast<std::uint64_t>(r.kept())));
                 // Cached phases count in every run that uses them: the time one run alone costs.
                 const double secs =
                     r.seconds_gradients + r.seconds_contrast + r.seconds_scores + r.seconds_select + r.seconds_final;
                 cmp.add({method.key(), method.display(), bits, label, seed,
-                         r.bits.per_weight(), secs, compare_impl::evaluate(m, base.codec, tasks, problems, pol)});
+                         cost.per_weight(), secs, compare_impl::evaluate(m, base.codec, tasks, problems, pol)});
                 say(cmp.runs().back());
             }
         save();

@@ -44,14 +44,14 @@ options:
 inline nlohmann::json gptq_tensor_json(const std::string& name, const gptq_result& r, const std::string& hessian) {
     return {{"name", name},
             {"hessian", hessian},
-            {"rows", r.q.rows},
-            {"cols", r.q.cols},
+            {"rows", r.q.rows()},
+            {"cols", r.q.cols()},
             {"kept", r.q.kept.count()},
             {"loss", r.report.total_loss},
-            {"relative_damping", r.report.relative_damping},
-            {"absolute_damping", r.report.absolute_damping},
-            {"retries", r.report.retries},
-            {"dead_columns", r.report.dead_columns},
+            {"relative_damping", r.report.hinv.relative_damping},
+            {"absolute_damping", r.report.hinv.absolute_damping},
+            {"retries", r.report.hinv.retries},
+            {"dead_columns", r.report.hinv.dead_columns},
             {"seconds", r.report.seconds_total}};
 }
 
@@ -108,11 +108,11 @@ inline int run_gptq(const arguments& a) {
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
         const gptq_result r = solve_matrix(in, i, opt, pol);
-        say("[", i + 1, "/", names.size(), "] ", name, " ", r.q.rows, "x", r.q.cols, ": loss ", r.report.total_loss,
-            ", kept ", r.q.kept.count(), ", damping ", r.report.relative_damping, ", ", r.report.seconds_total, " s");
+        say("[", i + 1, "/", names.size(), "] ", name, " ", r.q.rows(), "x", r.q.cols(), ": loss ", r.report.total_loss,
+            ", kept ", r.q.kept.count(), ", damping ", r.report.hinv.relative_damping, ", ", r.report.seconds_total, " s");
         add_quantized(out, name, r.q);
         tensors.push_back(gptq_tensor_json(name, r, in.hessians.name_for(name)));
-        shapes.push_back({name, r.q.rows, r.q.cols});
+        shapes.push_back({name, r.q.rows(), r.q.cols()});
         kept.push_back(r.q.kept.count());
         total_loss += r.report.total_loss;
     }

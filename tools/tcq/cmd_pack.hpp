@@ -134,7 +134,7 @@ inline int run_pack(const arguments& a) {
         const gptq_result r = solve_matrix(in, i, opt, pol);
         packed.push_back(pack(r.q, {fmt, true}, pol));
         const storage_cost b = packed.back().bits_used();
-        say("[", i + 1, "/", names.size(), "] ", name, " ", r.q.rows, "x", r.q.cols, ": loss ", r.report.total_loss,
+        say("[", i + 1, "/", names.size(), "] ", name, " ", r.q.rows(), "x", r.q.cols(), ": loss ", r.report.total_loss,
             ", kept ", r.q.kept.count(), ", ", b.per_weight(), " bits/weight");
         nlohmann::json t = gptq_tensor_json(name, r, in.hessians.name_for(name));
         t["bits"] = breakdown_json(b);
@@ -271,7 +271,7 @@ inline int run_unpack(const arguments& a) {
         const quantized_matrix q = unpack(f.matrix(i));
         add_quantized(out, f.name(i), q);
         if (a.has("masks")) masks.add_mask(f.name(i), q.kept);
-        say("[", i + 1, "/", f.size(), "] ", f.name(i), " ", q.rows, "x", q.cols, ", kept ", q.kept.count());
+        say("[", i + 1, "/", f.size(), "] ", f.name(i), " ", q.rows(), "x", q.cols(), ", kept ", q.kept.count());
     }
     out.write(out_path);
     say("wrote ", out_path);

@@ -79,13 +79,17 @@ inline llama::token_batch rows_of(const llama::token_batch& all, index_t s0, ind
 
 inline void print_result(const pipeline_result& r, const storage_cost& written, int ranks) {
     std::printf("| layer | rows | cols | 16-bit weights | GPTQ loss | damping |\n|---|---|---|---|---|---|\n");
-    for (const auto& l : r.reports)
-        std::printf("| %s | %lld | %lld | %lld | %.4g | %.3g |\n", l.name.c_str(), static_cast<long long>(l.rows),
-                    static_cast<long long>(l.cols), static_cast<long long>(l.kept), l.loss, l.relative_damping);
+    for (std::size_t i = 0; i < r.layers.size(); ++i) {
+        const quantized_matrix& q = r.layers[i];
+        std::printf("| %s | %lld | %lld | %lld | %.4g | %.3g |\n", r.names[i].c_str(), static_cast<long long>(q.rows()),
+                    static_cast<long long>(q.cols()), static_cast<long long>(q.kept.count()),
+                    r.reports[i].total_loss, r.reports[i].hinv.relative_damping);
+    }
+    const storage_cost bits = r.bits();
     std::printf("\n%s at %d bits%s: %.4f bits/weight (codes+stats %.4f, 16-bit weights %.4f), %lld 16-bit weights\n",
                 std::string(display_name(r.method)).c_str(), r.grid.bits,
                 ranks > 1 ? (" on " + std::to_string(ranks) + " ranks").c_str() : "", written.per_weight(),
-                r.bits.ratio(r.bits.base()), r.bits.ratio(r.bits.outliers), static_cast<long long>(r.kept));
+                bits.ratio(bits.base()), bits.ratio(bits.outliers), static_cast<long long>(r.kept()));
     std::printf("time: gradients %.2fs, contrast %.2fs, scores %.2fs, selection %.2fs, final %.2fs, total %.2fs\n",
                 r.seconds_gradients, r.seconds_contrast, r.seconds_scores, r.seconds_select, r.seconds_final,
                 r.seconds_total);

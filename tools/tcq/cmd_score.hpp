@@ -81,10 +81,10 @@ inline score_files open_score_inputs(const arguments& a, score_method method, co
 
 /// U_jj of GPTQ's factor (original column order), as gptq_quantize computes it.
 inline std::vector<float> u_diagonal(matrix_view<const float> H, const hinv_options& hinv, bool act_order,
-                                     const exec_policy& pol, const std::string& name) {
+                                     const std::string& name, const exec_policy& pol) {
     std::vector<index_t> perm;
     if (act_order) perm = detail::act_order_perm(H);
-    const inverse_hessian U = factor_inverse_hessian(H, perm, hinv, pol, name);
+    const inverse_hessian U = factor_inverse_hessian(H, perm, hinv, name, pol);
     std::vector<float> d(static_cast<std::size_t>(H.cols()));
     for (index_t k = 0; k < H.cols(); ++k)
         d[static_cast<std::size_t>(perm.empty() ? k : perm[static_cast<std::size_t>(k)])] = U.view()(k, k);
@@ -137,7 +137,7 @@ inline int run_score(const arguments& a) {
         if (in.grads_sq) si.grad_sq = (g2 = read_matrix_like(*in.grads_sq, name, "grads-sq", w.rows, w.cols)).view();
         if (in.hessians) {
             const float_matrix& h = in.hessians->get(name, w.cols);
-            if (needs(method).u_diag) si.u_diag = u_diag = u_diagonal(h.view(), hinv, act_order, pol, name);
+            if (needs(method).u_diag) si.u_diag = u_diag = u_diagonal(h.view(), hinv, act_order, name, pol);
             if (needs(method).h_diag) si.h_diag = h_diag = h_diagonal(h.view());
             in.hessians->release(name, std::span(names).subspan(i + 1));
         }

@@ -12,8 +12,7 @@
 #include "cmd_pack.hpp"
 #include "command.hpp"
 #include "options.hpp"
-#include "tcq/gptq/solver.hpp"
-#include "tcq/quant/rtn.hpp"
+#include "tcq/pipeline/layer.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/topk.hpp"
 #include "tensors.hpp"
@@ -54,12 +53,17 @@ options:
 
 /// Runs `tcq tacq`.
 inline int run_tacq(const arguments& a) {
-    gptq_options opt = gptq_options_of(a, true);
+    // The per-layer steps are the library's (pipeline/layer.hpp), as in the pipeline.
+    layer_options lo;
+    gptq_options& opt = lo.gptq;
+    opt = gptq_options_of(a, true);
     opt.grid.fp16_scale = true;
     const select_scope scope = scope_of(a);
     const budget b = budget_of(a, 0.0035, &opt.grid, opt.act_order);
-    const bool rtn_contrast = a.has("rtn-contrast");
-    const value_format fmt = outlier_format_of(a);
+    lo.rtn_contrast = a.has("rtn-contrast");
+    const bool rtn_contrast = lo.rtn_contrast;
+    lo.kept_format = outlier_format_of(a);
+    const value_format fmt = lo.kept_format;
     // Not solve_start_of: --grads is read before --threads.
     const solve_paths paths = solve_paths_of(a);
     const std::string g_path = a.required("grads");
@@ -82,18 +86,13 @@ inline int run_tacq(const arguments& a) {
         float_matrix w = read_matrix(W, name, "weights");
         const float_matrix g = read_matrix_like(G, name, "grads", w.rows, w.cols);
         opt.name = name;
-        quantized_matrix q;
-        double loss = 0;
-        if (rtn_contrast) {
-            q = rtn_quantize(w.view(), opt.grid, {}, pol);
-        } else {
-            gptq_result r = gptq_quantize(w.view(), H.get(name, w.cols).view(), opt, {}, pol);
-            loss = r.report.total_loss;
-            q = std::move(r.q);
-        }
+        // RTN reads no Hessian, so none is loaded for it.
+        const gptq_result c = rtn_contrast ? contrast_layer(w.view(), matrix_view<const float>{}, lo, pol)
+                                           : contrast_layer(w.view(), H.get(name, w.cols).view(), lo, pol);
+        const double loss = c.report.total_loss;  // 0 for RTN
         score_inputs si;
         si.W = w.view();
-        si.Q = q.values_view();
+        si.Q = c.q.values_view();
         si.grad_abs = g.view();
         float_matrix s{w.rows, w.cols, std::vector<float>(w.data.size())};
         compute_scores(score_method::tacq, si, s.view(), pol);
@@ -123,7 +122,11 @@ inline int run_tacq(const arguments& a) {
     storage_cost total;
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
-        const gptq_result r = solve_matrix(in, i, std::move(weights[i]), sel.masks[i], opt, pol);
+        float_matrix& w = weights[i];
+        opt.name = name;
+        const gptq_result r =
+            final_layer(std::move(w.data), w.rows, w.cols, H.get(name, w.cols).view(), sel.masks[i], lo, pol);
+        H.release(name, std::span(names).subspan(i + 1));  // once no later matrix shares it
         packed.push_back(pack(r.q, {fmt, true}, pol));
         const storage_cost bb = packed.back().bits_used();
         say("final [", i + 1, "/", names.size(), "] ", name, ": loss ", r.report.total_loss, ", kept ",

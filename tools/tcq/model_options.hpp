@@ -265,7 +265,7 @@ inline pipeline_options quant_options(const arguments& a, const method_spec& met
     o.hessian_per_sample = a.has("hessian-per-sample");
     o.fp16_scales = !a.has("fp32-scales");
     o.pol = pol;
-    o.outliers = budget_of(a, 0.0035, &o.gptq.grid, o.gptq.act_order);
+    o.kept = budget_of(a, 0.0035, &o.gptq.grid, o.gptq.act_order);
     if (!a.has("quiet")) o.progress = [](const std::string& s) { std::fprintf(stderr, "[tcq] %s\n", s.c_str()); };
     return o;
 }

@@ -213,17 +213,17 @@ inline mask read_mask_for(const st::reader& r, const std::string& name, index_t 
 /// `name.g_idx` (I32, one group per column).
 inline void add_quantized(st::writer& w, const std::string& name, const quantized_matrix& q) {
     const index_t G = q.grid.groups();
-    std::vector<float> scales(static_cast<std::size_t>(q.rows * G)), zeros(scales.size());
-    for (index_t r = 0; r < q.rows; ++r)
+    std::vector<float> scales(static_cast<std::size_t>(q.rows() * G)), zeros(scales.size());
+    for (index_t r = 0; r < q.rows(); ++r)
         for (index_t g = 0; g < G; ++g) {
             scales[static_cast<std::size_t>(r * G + g)] = q.grid.at(r, g).scale;
             zeros[static_cast<std::size_t>(r * G + g)] = q.grid.at(r, g).zero;
         }
-    w.add(name, q.values, {q.rows, q.cols});
-    w.add(name + ".codes", q.codes, {q.rows, q.cols});
-    w.add(name + ".scales", scales, {q.rows, G});
-    w.add(name + ".zeros", zeros, {q.rows, G});
-    if (!q.g_idx.empty()) w.add(name + ".g_idx", q.g_idx, {q.cols});
+    w.add(name, q.values, {q.rows(), q.cols()});
+    w.add(name + ".codes", q.codes, {q.rows(), q.cols()});
+    w.add(name + ".scales", scales, {q.rows(), G});
+    w.add(name + ".zeros", zeros, {q.rows(), G});
+    if (!q.g_idx.empty()) w.add(name + ".g_idx", q.g_idx, {q.cols()});
 }
 
 /// Progress lines on stderr ("tcq gptq: …"), silenced by --quiet.

@@ -6,6 +6,8 @@
 /// (-march=native gives AVX-512 on Zen 5); without flags it is SSE2 on x86-64,
 /// the portable fallback. Every SIMD kernel has a scalar twin in tcq/reference.
 
+#include <type_traits>
+
 #include <xsimd/xsimd.hpp>
 
 #include "tcq/core/lane_ops.hpp"
@@ -89,6 +91,10 @@ struct avx512vnni : avx512bw {};   ///< AVX-512 F/BW/DQ/VL/VBMI + VNNI (Zen 4/5,
 /// 0: no avx512vnni overloads in this build.
 #define TCQ_ISA_AVX512VNNI 0
 #endif
+
+/// An instruction-set tag: what the `arch` argument of a kernel accepts.
+template <class T>
+concept tag = std::is_base_of_v<portable, T>;
 
 #if TCQ_ISA_AVX512VNNI
 using best = avx512vnni;  ///< The best tag this build compiles.

@@ -89,22 +89,28 @@ struct hinv_options {
     hinv_method method = hinv_method::reversed;           ///< algorithm for U
 };
 
-/// U = chol_upper((H + λI)⁻¹) of the (dead-fixed, permuted) H, and how it was obtained.
-struct inverse_hessian {
-    index_t cols = 0;  ///< order of H and U (number of input columns)
-    /// Row-major cols × cols, upper triangular (strict lower part is 0),
-    /// in the permuted column order.
-    std::vector<float> u;
+/// How U was obtained: the damping it took and the dead columns. Declared once
+/// here; gptq_report holds this struct rather than copies of its fields.
+struct hinv_summary {
     /// Fraction of mean(diag H) that was added (after any retries).
     double relative_damping = 0.0;
     /// λ actually added to the diagonal.
     double absolute_damping = 0.0;
     /// mean(diag H) after the dead-column fix.
     double mean_diagonal = 0.0;
-    /// Failed attempts before success.
+    /// Failed Cholesky attempts before success (0 = first try).
     int retries = 0;
-    /// Columns with H_ii == 0 (original indices, ascending).
-    std::vector<index_t> dead;
+    /// Columns with H_ii == 0 (original indices, ascending); GPTQ sets their weights to 0.
+    std::vector<index_t> dead_columns;
+};
+
+/// U = chol_upper((H + λI)⁻¹) of the (dead-fixed, permuted) H, and how it was
+/// obtained (the base; a report keeps that part and drops the cols² factor).
+struct inverse_hessian : hinv_summary {
+    index_t cols = 0;  ///< order of H and U (number of input columns)
+    /// Row-major cols × cols, upper triangular (strict lower part is 0),
+    /// in the permuted column order.
+    std::vector<float> u;
 
     /// U as a view.
     [[nodiscard]] matrix_view<const float> view() const { return {u.data(), cols, cols}; }
@@ -301,8 +307,8 @@ std::vector<float> try_factor(matrix_view<const HT> H, std::span<const index_t> 
 /// H must be square, finite, with a non-negative diagonal.
 template <class HT>
 [[nodiscard]] inverse_hessian factor_inverse_hessian(matrix_view<HT> Hin, std::span<const index_t> perm,
-                                                     const hinv_options& opt, const exec_policy& pol = seq(),
-                                                     std::string_view name = "H") {
+                                                     const hinv_options& opt, std::string_view name = "H",
+                                                     const exec_policy& pol = seq()) {
     using H0 = std::remove_const_t<HT>;
     static_assert(std::is_same_v<H0, float> || std::is_same_v<H0, double>, "H must be float or double");
     const matrix_view<const H0> H(Hin);
@@ -326,7 +332,7 @@ template <class HT>
         const double d = static_cast<double>(H(i, i));
         require(d >= 0.0, name, ": Hessian diagonal H(", i, ", ", i, ") = ", d,
                 " is negative; a Hessian 2XᵀX/n has none");
-        if (d == 0.0) out.dead.push_back(i);
+        if (d == 0.0) out.dead_columns.push_back(i);
         sum += d == 0.0 ? 1.0 : d;
     }
     out.mean_diagonal = n ? sum / static_cast<double>(n) : 0.0;

@@ -5,20 +5,15 @@
 #include <vector>
 
 #include "tcq/core/config.hpp"
+#include "tcq/gptq/inverse_hessian.hpp"
 #include "tcq/quant/quantized.hpp"
 
 namespace tcq {
 
 /// Diagnostics of one GPTQ solve. Per-column data is in the original column order.
 struct gptq_report {
-    /// Fraction of mean(diag H) added to the diagonal (after any retries).
-    double relative_damping = 0.0;
-    /// λ added to the diagonal.
-    double absolute_damping = 0.0;
-    /// Failed Cholesky attempts before success (0 = first try).
-    int retries = 0;
-    /// Columns with H_ii == 0: their weights were set to 0 (original indices).
-    std::vector<index_t> dead_columns;
+    /// How H⁻¹ was factored: damping, retries, dead columns (zeroed weights).
+    hinv_summary hinv;
     /// act-order: perm[k] = original column quantized k-th; empty without act-order.
     std::vector<index_t> perm;
     /// rows × cols losses (w − q)²/U_jj²/2, row-major; 0 at kept weights.

@@ -308,20 +308,15 @@ gptq_result gptq_run(matrix_view<const float> Wsrc, std::vector<float>* moved, m
     gptq_result res;
     gptq_report& rep = res.report;
     quantized_matrix& q = res.q;
-    q.rows = rows;
-    q.cols = cols;
     q.grid = grid(spec, rows, cols);
     q.kept = kept;
     if (opt.act_order) rep.perm = act_order_perm(H);
 
     // U first: its transient buffer is freed before the outputs are allocated.
     auto t = std::chrono::steady_clock::now();
-    inverse_hessian hinv = factor_inverse_hessian(H, rep.perm, opt.hinv, pol, name);
+    inverse_hessian hinv = factor_inverse_hessian(H, rep.perm, opt.hinv, name, pol);
     rep.seconds_factor = seconds_since(t);
-    rep.relative_damping = hinv.relative_damping;
-    rep.absolute_damping = hinv.absolute_damping;
-    rep.retries = hinv.retries;
-    rep.dead_columns = hinv.dead;
+    rep.hinv = hinv;  // the summary part of it
     rep.u_diag.resize(static_cast<std::size_t>(cols));
     for (index_t k = 0; k < cols; ++k)
         rep.u_diag[static_cast<std::size_t>(opt.act_order ? rep.perm[static_cast<std::size_t>(k)] : k)] =
@@ -357,7 +352,7 @@ gptq_result gptq_run(matrix_view<const float> Wsrc, std::vector<float>* moved, m
             for (index_t r = r0; r < r1; ++r) std::copy(Wsrc.row(r), Wsrc.row(r) + cols, values.data() + r * cols);
         });
     }
-    for (index_t c : rep.dead_columns)
+    for (index_t c : rep.hinv.dead_columns)
         for (index_t r = 0; r < rows; ++r) values[static_cast<std::size_t>(r * cols + c)] = 0.f;
     if (st.static_groups && rows > 0 && cols > 0)
         scatter_grid(fit_grid_masked(matrix_view<const float>(values.data(), rows, cols), spec, kept, pol), st);

@@ -65,7 +65,7 @@ inline distributed_selection select_distributed(communicator& comm, std::span<co
     const auto at = [](auto i) { return static_cast<std::size_t>(i); };
     if (scope == select_scope::global) {
         score_histogram h(ks[0]);
-        for (std::size_t i = 0; i < views.size(); ++i) h.add(views[i], pol, names[i]);
+        for (std::size_t i = 0; i < views.size(); ++i) h.add(views[i], names[i], pol);
         const auto hs = comm.allgather_bytes(h.serialize(), "score histogram allgather");
         score_histogram all = score_histogram::deserialize(hs[0]);
         for (std::size_t r = 1; r < hs.size(); ++r) all.merge(score_histogram::deserialize(hs[r]));
@@ -74,7 +74,7 @@ inline distributed_selection select_distributed(communicator& comm, std::span<co
         if (cut.k > 0) {
             boundary_candidates c(cut);
             for (std::size_t i = 0; i < views.size(); ++i)
-                mark_above(cut, mine[i], views[i], sel.masks[at(mine[i])], c, pol, names[i]);
+                mark_above(cut, mine[i], views[i], sel.masks[at(mine[i])], c, names[i], pol);
             const auto cs = comm.allgather_bytes(c.serialize(), "boundary candidate allgather");
             boundary_candidates merged(cut);
             for (const auto& bytes : cs) merged.merge(boundary_candidates::deserialize(bytes));
@@ -87,7 +87,7 @@ inline distributed_selection select_distributed(communicator& comm, std::span<co
             const index_t m = mine[i];
             if (scope == select_scope::per_matrix) {
                 sel.thresholds.resize(at(M));
-                sel.thresholds[at(m)] = tcq::detail::select_matrix(views[i], ks[at(m)], m, sel.masks[at(m)], pol, names[i]);
+                sel.thresholds[at(m)] = tcq::detail::select_matrix(views[i], ks[at(m)], m, sel.masks[at(m)], names[i], pol);
             } else {
                 // Row thresholds are laid out matrix by matrix; only owned rows are filled.
                 index_t first = 0;
@@ -96,8 +96,8 @@ inline distributed_selection select_distributed(communicator& comm, std::span<co
                 for (const auto& s : shapes) rows += s.rows;
                 sel.thresholds.resize(at(rows));
                 select_rows(views[i], ks[at(m)], m, sel.masks[at(m)],
-                            std::span<threshold>(sel.thresholds).subspan(at(first), at(shapes[at(m)].rows)), pol,
-                            names[i]);
+                            std::span<threshold>(sel.thresholds).subspan(at(first), at(shapes[at(m)].rows)), names[i],
+                            pol);
             }
         }
     }

@@ -68,16 +68,20 @@ void dequantize_rows(Arch arch, const packed_view& W, index_t r0, index_t r1, ma
 }  // namespace detail
 
 /// out = Ŵ (rows × cols fp32). Deterministic; rows in parallel chunks of 64.
-/// `arch` picks the instruction set (default: the best compiled in); every
-/// choice gives the same bits.
-template <class Arch = simd::isa::best>
-void dequantize(const packed_view& W, matrix_view<float> out, const exec_policy& pol = seq(), Arch arch = {}) {
+/// `arch` picks the instruction set; every choice gives the same bits.
+template <simd::isa::tag Arch>
+void dequantize(const packed_view& W, matrix_view<float> out, Arch arch, const exec_policy& pol = seq()) {
     require(!W.empty(), "dequantize: empty packed matrix");
     require_shape(out, W.rows(), W.cols(), "dequantize: out");
     detail::dispatch_bits(W.bits(), [&]<int Bits>() {
         parallel_for(pol, W.rows(), cost::skip_rows,
                      [&](index_t r0, index_t r1) { detail::dequantize_rows<Bits>(arch, W, r0, r1, out); });
     });
+}
+
+/// dequantize with the best instruction set compiled in.
+inline void dequantize(const packed_view& W, matrix_view<float> out, const exec_policy& pol = seq()) {
+    dequantize(W, out, simd::isa::best{}, pol);
 }
 
 }  // namespace tcq

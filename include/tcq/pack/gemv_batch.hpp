@@ -429,11 +429,10 @@ void product_rows(Arch arch, const packed_view& W, const product_plan& p, index_
 /// Y equals gemv(W, row i of X) bit for bit. Fastest for n ≤ 8 (vectors are
 /// tiled by 4, each tile re-decodes the codes); larger batches are correct but
 /// dequantize + a dense GEMM wins there. Non-finite x propagates to y.
-/// `arch` picks the instruction set (default: the best compiled in); every
-/// choice gives the same bits.
-template <class Arch = simd::isa::best>
-void gemv_batch(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, const exec_policy& pol = seq(),
-          Arch arch = {}) {
+/// `arch` picks the instruction set; every choice gives the same bits.
+template <simd::isa::tag Arch>
+void gemv_batch(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, Arch arch,
+                const exec_policy& pol = seq()) {
     require(!W.empty(), "gemv_batch: empty packed matrix");
     require(X.cols() == W.cols(), "gemv_batch: X has ", X.cols(), " columns, the matrix has ", W.cols());
     require(X.rows() >= 1, "gemv_batch: X has no rows");
@@ -443,6 +442,12 @@ void gemv_batch(const packed_view& W, matrix_view<const float> X, matrix_view<fl
         parallel_for(pol, W.rows(), detail::product_grain(W.rows(), pol),
                      [&](index_t r0, index_t r1) { detail::product_rows<Bits>(arch, W, p, r0, r1, Y); });
     });
+}
+
+/// gemv_batch with the best instruction set compiled in.
+inline void gemv_batch(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
+                       const exec_policy& pol = seq()) {
+    gemv_batch(W, X, Y, simd::isa::best{}, pol);
 }
 
 }  // namespace tcq

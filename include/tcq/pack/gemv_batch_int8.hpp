@@ -156,7 +156,7 @@ std::int32_t int8_quantize_xblock(Arch arch, const float* x, index_t len, int bi
 /// x-block holding NaN or ±Inf gets sx = NaN (its products are NaN). `arch`
 /// picks the instruction set (default: the best compiled in); every choice
 /// gives the same bits.
-template <class Arch = simd::isa::best>
+template <simd::isa::tag Arch = simd::isa::best>
 int8_activations quantize_activations(const packed_info& info, matrix_view<const float> X, Arch arch = {}) {
     require(int8_supported(info), "int8 product: unsupported layout (act-order or group size ", info.group_size,
             " not a multiple of 64); use tcq::gemv_batch");
@@ -538,11 +538,11 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
 }  // namespace detail
 
 /// Y = X·Ŵᵀ with pre-quantized activations A (quantize_activations of W's
-/// layout): Y is A.n × rows. `arch` picks the instruction set (default: the
-/// best compiled in); every choice gives the same bits.
-template <class Arch = simd::isa::best>
-void gemv_batch_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y,
-               const exec_policy& pol = seq(), Arch arch = {}) {
+/// layout): Y is A.n × rows. `arch` picks the instruction set; every choice
+/// gives the same bits. The policy is last, as everywhere.
+template <simd::isa::tag Arch>
+void gemv_batch_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y, Arch arch,
+                     const exec_policy& pol = seq()) {
     require(!W.empty(), "gemv_batch_int8: empty packed matrix");
     require(int8_supported(W.info()), "gemv_batch_int8: unsupported layout (act-order or group size ", W.info().group_size,
             " not a multiple of 64); use tcq::gemv_batch");
@@ -558,24 +558,42 @@ void gemv_batch_int8(const packed_view& W, const int8_activations& A, matrix_vie
     });
 }
 
+/// gemv_batch_int8 with the best instruction set compiled in.
+inline void gemv_batch_int8(const packed_view& W, const int8_activations& A, matrix_view<float> Y,
+                            const exec_policy& pol = seq()) {
+    gemv_batch_int8(W, A, Y, simd::isa::best{}, pol);
+}
+
 /// Y = X·Ŵᵀ with int8 activations (X: n × cols, Y: n × rows); quantizes X first.
-template <class Arch = simd::isa::best>
-void gemv_batch_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
-               const exec_policy& pol = seq(), Arch arch = {}) {
+template <simd::isa::tag Arch>
+void gemv_batch_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y, Arch arch,
+                     const exec_policy& pol = seq()) {
     require(!W.empty(), "gemv_batch_int8: empty packed matrix");
-    gemv_batch_int8(W, quantize_activations(W.info(), X, arch), Y, pol, arch);
+    gemv_batch_int8(W, quantize_activations(W.info(), X, arch), Y, arch, pol);
+}
+
+/// gemv_batch_int8 of fp32 X with the best instruction set compiled in.
+inline void gemv_batch_int8(const packed_view& W, matrix_view<const float> X, matrix_view<float> Y,
+                            const exec_policy& pol = seq()) {
+    gemv_batch_int8(W, X, Y, simd::isa::best{}, pol);
 }
 
 /// y = Ŵx with int8 activations (x: cols, y: rows).
-template <class Arch = simd::isa::best>
-void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y, const exec_policy& pol = seq(),
-               Arch arch = {}) {
+template <simd::isa::tag Arch>
+void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y, Arch arch,
+               const exec_policy& pol = seq()) {
     require(static_cast<index_t>(x.size()) == W.cols(), "gemv_int8: x has ", x.size(),
             " elements, the matrix has ", W.cols(), " columns");
     require(static_cast<index_t>(y.size()) == W.rows(), "gemv_int8: y has ", y.size(), " elements, the matrix has ",
             W.rows(), " rows");
-    gemv_batch_int8(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), pol,
-              arch);
+    gemv_batch_int8(W, matrix_view<const float>(x.data(), 1, W.cols()), matrix_view<float>(y.data(), 1, W.rows()), arch,
+                    pol);
+}
+
+/// gemv_int8 with the best instruction set compiled in.
+inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<float> y,
+                      const exec_policy& pol = seq()) {
+    gemv_int8(W, x, y, simd::isa::best{}, pol);
 }
 
 }  // namespace tcq

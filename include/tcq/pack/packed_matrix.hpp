@@ -219,7 +219,8 @@ private:
 
 /// Options of pack().
 struct pack_options {
-    value_format outlier_format = value_format::fp16;  ///< storage type of kept weights
+    /// Storage type of the kept weights (the file field is still `outlier_format`).
+    value_format kept_format = value_format::fp16;
     /// Check that every non-kept value equals its dequantized code bit for bit
     /// (catches producers whose values and codes disagree).
     bool verify_values = true;
@@ -272,29 +273,28 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
     const grid& g = q.grid;
     require(packed_bits_supported(g.spec.bits), what, ": unsupported bit width ", g.spec.bits,
             " (the packed format stores 2, 3, 4 or 8 bits)");
-    require(g.rows == q.rows && g.cols == q.cols, what, ": grid is for ", g.rows, "x", g.cols, ", matrix is ",
-            q.rows, "x", q.cols);
     packed_info info;
-    info.rows = q.rows;
-    info.cols = q.cols;
+    info.rows = q.rows();
+    info.cols = q.cols();
     info.bits = g.spec.bits;
     info.group_size = g.spec.group_size;
     info.act_order = !q.g_idx.empty();
-    info.outlier_format = opt.outlier_format;
-    const bool has_mask = q.kept.rows() != 0 || q.kept.cols() != 0;
-    require(!has_mask || (q.kept.rows() == q.rows && q.kept.cols() == q.cols), what, ": kept mask is ",
-            q.kept.rows(), "x", q.kept.cols(), ", matrix is ", q.rows, "x", q.cols);
+    info.outlier_format = opt.kept_format;
+    // The mask is the one part whose shape can disagree with the grid's (it may be empty).
+    const bool has_mask = q.has_kept();
+    require(!has_mask || (q.kept.rows() == q.rows() && q.kept.cols() == q.cols()), what, ": kept mask is ",
+            q.kept.rows(), "x", q.kept.cols(), ", matrix is ", q.rows(), "x", q.cols());
     info.outliers = has_mask ? q.kept.count() : 0;
     info.validate(what);
     const index_t G = info.groups();
-    require(g.groups() == G && static_cast<index_t>(g.params.size()) == q.rows * G, what, ": grid holds ",
-            g.params.size(), " parameters, expected ", q.rows * G);
-    const auto n = static_cast<std::size_t>(q.rows * q.cols);
+    require(static_cast<index_t>(g.params.size()) == q.rows() * G, what, ": grid holds ",
+            g.params.size(), " parameters, expected ", q.rows() * G);
+    const auto n = static_cast<std::size_t>(q.rows() * q.cols());
     require(q.codes.size() == n, what, ": ", q.codes.size(), " codes, expected ", n);
     require(q.values.size() == n, what, ": ", q.values.size(), " values, expected ", n);
     if (info.act_order) {
-        require(q.g_idx.size() == static_cast<std::size_t>(q.cols), what, ": g_idx has ", q.g_idx.size(),
-                " entries, expected ", q.cols);
+        require(q.g_idx.size() == static_cast<std::size_t>(q.cols()), what, ": g_idx has ", q.g_idx.size(),
+                " entries, expected ", q.cols());
         for (std::size_t c = 0; c < q.g_idx.size(); ++c)
             require(q.g_idx[c] >= 0 && q.g_idx[c] < G, what, ": g_idx[", c, "] = ", q.g_idx[c], " outside [0, ", G,
                     ")");
@@ -302,9 +302,9 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
     const unsigned maxq = info.maxq();
     packed_matrix m;
     m.info_ = info;
-    m.scales_.resize(static_cast<std::size_t>(q.rows * G));
+    m.scales_.resize(static_cast<std::size_t>(q.rows() * G));
     m.zeros_.resize(m.scales_.size());
-    for (index_t r = 0; r < q.rows; ++r)
+    for (index_t r = 0; r < q.rows(); ++r)
         for (index_t gi = 0; gi < G; ++gi) {
             const grid_param p = g.at(r, gi);
             require(std::isfinite(p.scale) && p.scale > 0.f && round_to_half(p.scale) == p.scale, what,
@@ -319,19 +319,19 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
     m.codes_.assign(static_cast<std::size_t>(info.code_bytes()), 0);
     auto group_of = [&](index_t c) { return info.act_order ? index_t{m.g_idx_[static_cast<std::size_t>(c)]} : (info.group_size ? c / info.group_size : 0); };
     auto zero_of = [&](index_t r, index_t gi) { return unsigned{m.zeros_[static_cast<std::size_t>(r * G + gi)]}; };
-    parallel_for(pol, q.rows, 64, [&](index_t r0, index_t r1) {
+    parallel_for(pol, q.rows(), 64, [&](index_t r0, index_t r1) {
         for (index_t r = r0; r < r1; ++r) {
             std::uint8_t* row = m.codes_.data() + r * info.row_bytes();
-            for (index_t c = 0; c < q.cols; ++c) {
-                const auto i = static_cast<std::size_t>(r * q.cols + c);
+            for (index_t c = 0; c < q.cols(); ++c) {
+                const auto i = static_cast<std::size_t>(r * q.cols() + c);
                 const index_t gi = group_of(c);
                 unsigned code;
                 if (has_mask && q.kept.test(r, c)) {
                     require(std::isfinite(q.values[i]) &&
-                                std::isfinite(decode_value(encode_value(q.values[i], opt.outlier_format), opt.outlier_format)),
+                                std::isfinite(decode_value(encode_value(q.values[i], opt.kept_format), opt.kept_format)),
                             what, ": kept weight ", q.values[i], " at (", r, ", ", c, ") is not finite in ",
-                            to_string(opt.outlier_format),
-                            opt.outlier_format == value_format::fp16 ? "; store outliers as bf16" : "");
+                            to_string(opt.kept_format),
+                            opt.kept_format == value_format::fp16 ? "; store outliers as bf16" : "");
                     code = zero_of(r, gi);
                 } else {
                     code = q.codes[i];
@@ -351,8 +351,8 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
         const auto flat = q.kept.indices();
         std::vector<std::uint16_t> vals(flat.size());
         for (std::size_t i = 0; i < flat.size(); ++i)
-            vals[i] = encode_value(q.values[static_cast<std::size_t>(flat[i])], opt.outlier_format);
-        m.out_ = build_outliers(q.rows, q.cols, flat, vals);
+            vals[i] = encode_value(q.values[static_cast<std::size_t>(flat[i])], opt.kept_format);
+        m.out_ = build_outliers(q.rows(), q.cols(), flat, vals);
     }
     return m;
 }
@@ -364,8 +364,6 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
 inline quantized_matrix unpack(const packed_view& p) {
     const packed_info& info = p.info();
     quantized_matrix q;
-    q.rows = info.rows;
-    q.cols = info.cols;
     grid_spec spec;
     spec.bits = info.bits;
     spec.group_size = info.group_size;

@@ -25,12 +25,13 @@ struct linear_layer {
 };
 
 /// Receives the input X (tokens × cols) of layer `layer` for calibration sample `sample`.
+/// Both sinks take (layer, sample, matrix), so an adapter maps indices one way.
 using capture_sink = std::function<void(index_t layer, index_t sample, matrix_view<const float> X)>;
 /// Receives ∂L_s/∂W of layer `layer` for sample `sample`, on the calling thread.
 /// For each layer the calls come in increasing sample order; calls of
 /// different layers may interleave (an engine can then hand each block's
 /// gradient on as soon as it is computed instead of holding the whole model's).
-using gradient_sink = std::function<void(index_t sample, index_t layer, matrix_view<const float> dW)>;
+using gradient_sink = std::function<void(index_t layer, index_t sample, matrix_view<const float> dW)>;
 
 /// Which targets of a calibration sample its loss L_s averages over
 /// (docs/algorithms.md §1 step 2): every token, or only the answer spans the

@@ -32,6 +32,7 @@
 #include "tcq/gptq/solver.hpp"
 #include "tcq/pack/outliers.hpp"
 #include "tcq/pipeline/distribution.hpp"
+#include "tcq/pipeline/layer.hpp"
 #include "tcq/pipeline/method.hpp"
 #include "tcq/pipeline/model_adapter.hpp"
 #include "tcq/quant/element.hpp"
@@ -43,21 +44,16 @@
 
 namespace tcq {
 
-/// What one pipeline run does.
-struct pipeline_options {
+/// What one pipeline run does: the per-layer settings (gptq, kept_format,
+/// rtn_contrast; the pipeline sets gptq.grid.fp16_scale from fp16_scales, on
+/// by default so the result packs exactly), plus the run's own.
+struct pipeline_options : layer_options {
     /// Method to run (TaCQ by default).
     quant_method method = quant_method::tacq;
-    /// Base grid and GPTQ settings (bits, group, MSE search, damping, act-order…).
-    /// The pipeline sets grid.fp16_scale from fp16_scales (on by default, so the result packs exactly).
-    gptq_options gptq{};
-    /// How many weights stay in 16-bit (ignored by rtn and gptq).
-    budget outliers = budget::tacq_default();
-    /// Storage type of the 16-bit weights; the written-back values are rounded to it.
-    value_format kept_format = value_format::fp16;
+    /// How many weights are kept in 16-bit (ignored by rtn and gptq).
+    budget kept = budget::tacq_default();
     /// Where the top-k applies: one global k (TaCQ), per matrix or per row.
     select_scope scope = select_scope::global;
-    /// Contrast Q(W) from RTN instead of sequential GPTQ (cheaper, docs/algorithms.md §1 step 2).
-    bool rtn_contrast = false;
     /// Accumulate Hessians in fp64.
     bool hessian_fp64 = false;
     /// Update each Hessian once per calibration sample, as the reference's
@@ -92,18 +88,6 @@ struct pipeline_options {
     std::function<void(const std::string&)> progress;
 };
 
-/// Per-layer outcome.
-struct layer_report {
-    std::string name;              ///< layer name from the model_adapter
-    index_t rows = 0;              ///< out features
-    index_t cols = 0;              ///< in features
-    index_t kept = 0;              ///< 16-bit weights
-    double loss = 0;               ///< GPTQ objective Σ (w − q)²/U_jj²/2 (0 for RTN)
-    double relative_damping = 0;   ///< damping used, as a fraction of mean diag H
-    int retries = 0;               ///< Cholesky retries
-    index_t dead_columns = 0;      ///< columns with H_ii = 0 (zeroed)
-};
-
 /// Outcome of one run: every layer quantized, plus the report.
 struct pipeline_result {
     quant_method method = quant_method::tacq;  ///< method that ran
@@ -112,9 +96,10 @@ struct pipeline_result {
     bool act_order = false;                    ///< GPTQ act-order was on
     std::vector<std::string> names;            ///< layer names
     std::vector<quantized_matrix> layers;   ///< in model_adapter::linears() order
-    std::vector<layer_report> reports;      ///< one per layer, same order
-    storage_cost bits;                      ///< exact packed storage (core/storage_cost.hpp)
-    index_t kept = 0;                       ///< 16-bit weights in all layers
+    /// The report of each layer's final GPTQ solve (loss, damping, dead
+    /// columns…), same order; default (all zero) for rtn. Shapes and kept
+    /// weights are read from `layers`, so no per-layer summary repeats them.
+    std::vector<gptq_report> reports;
     /// Per reselection round: the fraction of the previous mask selected again.
     std::vector<double> reselect_overlap;
     /// Seconds per phase; cached phases report the time they took when computed.
@@ -124,6 +109,21 @@ struct pipeline_result {
     double seconds_select = 0;    ///< top-k selection
     double seconds_final = 0;     ///< final (masked) quantization pass
     double seconds_total = 0;     ///< this call, wall clock
+
+    /// 16-bit weights in all layers (computed from the layers' masks; an empty mask counts 0).
+    [[nodiscard]] index_t kept() const {
+        index_t n = 0;
+        for (const auto& q : layers) n += q.kept.count();
+        return n;
+    }
+    /// Exact packed storage of all layers (core/storage_cost.hpp), from their
+    /// shapes and kept counts at the base grid.
+    [[nodiscard]] storage_cost bits() const {
+        storage_cost r;
+        for (const auto& q : layers)
+            r += matrix_cost(q.rows(), q.cols(), grid.bits, grid.groups(q.cols()), q.kept.count(), act_order);
+        return r;
+    }
 };
 
 /// Runs methods on one model; caches gradients and contrasts between runs.
@@ -200,9 +200,9 @@ public:
             const auto& c = contrast_for(o);
             for (std::size_t i = 0; i < layers_.size(); ++i) {
                 res.layers.push_back(c.pass[i].q);
+                res.reports.push_back(c.pass[i].report);
                 write_back(i, res.layers.back());
             }
-            fill_reports(res, c.pass);
             res.seconds_final = c.seconds;  // what this run costs alone
         } else {
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
@@ -222,22 +222,13 @@ public:
                 masks = std::move(next);
                 pass = sequential_gptq(opt, &masks, "final (round " + std::to_string(round + 1) + ")", nullptr);
             }
-            for (auto& r : pass) res.layers.push_back(std::move(r.q));
-            fill_reports(res, pass);
+            for (auto& r : pass) {
+                res.layers.push_back(std::move(r.q));
+                res.reports.push_back(std::move(r.report));
+            }
         }
         if (opt.method != quant_method::gptq) res.seconds_final = seconds(t);
-        if (res.reports.empty())
-            for (std::size_t i = 0; i < layers_.size(); ++i)
-                res.reports.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols(), 0, 0, 0, 0, 0});
-        std::vector<matrix_shape> shapes;
-        std::vector<index_t> kept;
-        for (std::size_t i = 0; i < layers_.size(); ++i) {
-            shapes.push_back({layers_[i].name, layers_[i].weight.rows(), layers_[i].weight.cols()});
-            kept.push_back(res.layers[i].kept.size() ? res.layers[i].kept.count() : 0);
-            res.reports[i].kept = kept.back();
-            res.kept += kept.back();
-        }
-        res.bits = storage_bits(shapes, kept, opt.gptq.grid, opt.gptq.act_order);
+        if (res.reports.empty()) res.reports.resize(layers_.size());  // rtn: no solve to report
         res.seconds_total = seconds(t0);
         return res;
     }
@@ -318,7 +309,7 @@ private:
         }
         for (const auto& l : layers_)
             g.acc.emplace_back(l.weight.rows(), l.weight.cols(), want, l.name);
-        engine_gradients(opt, [&](index_t, index_t layer, matrix_view<const float> dW) {
+        engine_gradients(opt, [&](index_t layer, index_t, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
             // Sequential on purpose: the engine computes gradients on all threads,
@@ -369,7 +360,7 @@ private:
         std::vector<chunked_sum<grad_accumulator, maker, merge_combine>> cs;
         cs.reserve(layers_.size());
         for (const auto& l : layers_) cs.emplace_back(lc.plan, lc.range, maker{&l, g.stats}, merge_combine{});
-        engine_gradients(opt, [&](index_t sample, index_t layer, matrix_view<const float> dW) {
+        engine_gradients(opt, [&](index_t layer, index_t sample, matrix_view<const float> dW) {
             require(layer >= 0 && layer < static_cast<index_t>(layers_.size()), "pipeline: gradient for unknown layer ",
                     layer);
             cs[static_cast<std::size_t>(layer)].at(lc.first + sample).add(dW, seq());
@@ -410,15 +401,14 @@ private:
 
     /// Q(W), U_jj and diag H at the run's base grid (cached per contrast_key).
     const contrast& contrast_for(const pipeline_options& opt) {
-        const auto& gs = opt.gptq.grid;
         const auto key = contrast_key(opt);
         if (auto it = contrasts_.find(key); it != contrasts_.end()) return it->second;
         const auto t = clock::now();
         contrast c;
         if (opt.rtn_contrast) {
             restore();
-            for (std::size_t i = 0; i < layers_.size(); ++i)
-                c.q.push_back(rtn_quantize(layers_[i].weight, gs, {}, opt.pol).values);
+            for (std::size_t i = 0; i < layers_.size(); ++i)  // RTN reads no Hessian: none was captured
+                c.q.push_back(contrast_layer(layers_[i].weight, matrix_view<const float>{}, opt, opt.pol).q.values);
         } else {
             c.pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
         }
@@ -439,7 +429,7 @@ private:
             auto& q = r.q;
             if (q.kept.size() == 0) continue;
             for (const index_t f : q.kept.indices()) {
-                const index_t row = f / q.cols, col = f % q.cols;
+                const index_t row = f / q.cols(), col = f % q.cols();
                 const grid_param p = q.grid.at(row, q.group_of(col));
                 auto& v = q.values[static_cast<std::size_t>(f)];
                 v = fake_quant(v, p.scale, p.zero, maxq);
@@ -481,7 +471,7 @@ private:
         }
         res.seconds_scores = seconds(t);
         t = clock::now();
-        auto sel = select_topk(mats, opt.outliers, opt.scope, opt.pol);
+        auto sel = select_topk(mats, opt.kept, opt.scope, opt.pol);
         res.seconds_select = seconds(t);
         say(opt, "selected " + std::to_string(sel.selected) + " of " + std::to_string(sel.scored) + " weights");
         return std::move(sel.masks);
@@ -608,14 +598,13 @@ private:
         }
         for (std::size_t i : idx) {
             const auto& Hi = H[static_cast<std::size_t>(slot[i])].H;
-            gptq_options g = opt.gptq;
-            g.name = layers_[i].name;
-            g.keep_losses = false;
-            const mask none;
+            layer_options lo = opt;
+            lo.gptq.name = layers_[i].name;
+            lo.gptq.keep_losses = false;
+            lo.rtn_contrast = false;  // this is a GPTQ pass
             // The pass restored the originals, and layer i is written back only below.
-            out[i] = gptq_quantize(matrix_view<const float>(layers_[i].weight), Hi, g, masks ? (*masks)[i] : none,
-                                   opt.pol);
-            if (masks) round_kept(out[i].q, opt.kept_format, layers_[i].name);
+            const matrix_view<const float> W(layers_[i].weight);
+            out[i] = masks ? final_layer(W, Hi.view(), (*masks)[i], lo, opt.pol) : contrast_layer(W, Hi.view(), lo, opt.pol);
             write_back(i, out[i].q);
             if (h_diag) {
                 const auto hv = Hi.view();
@@ -623,29 +612,6 @@ private:
                 d.resize(static_cast<std::size_t>(hv.cols()));
                 for (index_t j = 0; j < hv.cols(); ++j) d[static_cast<std::size_t>(j)] = static_cast<float>(hv(j, j));
             }
-        }
-    }
-
-    /// Rounds the kept values to their stored 16-bit type (what pack stores), so
-    /// the later stages and the evaluation see the stored model. After the
-    /// solve: GPTQ compensates no rounding of kept weights (as the reference).
-    static void round_kept(quantized_matrix& q, value_format f, const std::string& name) {
-        if (q.kept.size() == 0) return;
-        for (const auto i : q.kept.indices()) {
-            auto& v = q.values[static_cast<std::size_t>(i)];
-            const float r = decode_value(encode_value(v, f), f);
-            require(std::isfinite(r), "pipeline: kept weight ", v, " of '", name, "' at (", i / q.cols, ", ",
-                    i % q.cols, ") is not finite in ", to_string(f),
-                    f == value_format::fp16 ? "; keep 16-bit weights as bf16" : "");
-            v = r;
-        }
-    }
-
-    static void fill_reports(pipeline_result& res, const std::vector<gptq_result>& pass) {
-        for (std::size_t i = 0; i < pass.size(); ++i) {
-            const auto& r = pass[i].report;
-            res.reports.push_back({res.names[i], res.layers[i].rows, res.layers[i].cols, 0, r.total_loss,
-                                   r.relative_damping, r.retries, static_cast<index_t>(r.dead_columns.size())});
         }
     }
 

@@ -17,13 +17,13 @@ namespace tcq {
 /// Packs the layers of `r`, fills the method/bits/budget fields of `meta`
 /// and writes the file atomically; returns the exact storage written.
 inline storage_cost write_result(const pipeline_result& r, file_metadata meta, const std::filesystem::path& path,
-                                 const exec_policy& pol) {
+                                 const exec_policy& pol = seq()) {
     std::vector<packed_matrix> packed;
     packed.reserve(r.layers.size());
     for (const auto& q : r.layers) packed.push_back(pack(q, {r.kept_format}, pol));
     meta.method = std::string(to_string(r.method));
     meta.bits = r.grid.bits;
-    meta.budget = r.bits.ratio(static_cast<std::uint64_t>(r.kept));
+    meta.budget = r.bits().ratio(static_cast<std::uint64_t>(r.kept()));
     file_writer w(meta);
     storage_cost total;
     for (std::size_t i = 0; i < packed.size(); ++i) {

@@ -13,11 +13,11 @@ namespace tcq {
 
 /// A rows × cols matrix quantized on a grid, in the original column order,
 /// with an optional set of weights kept at full precision.
+/// The shape lives in `grid` alone (rows()/cols() read it): a grid is always
+/// fitted for the whole matrix, so a second copy could only disagree with it.
 struct quantized_matrix {
-    index_t rows = 0;  ///< rows of the matrix
-    index_t cols = 0;  ///< columns of the matrix
-    /// One (scale, zero) per (row, group). Group of column c: g_idx[c] if
-    /// g_idx is non-empty (act-order), else grid.group_of(c).
+    /// One (scale, zero) per (row, group), for the whole rows × cols matrix.
+    /// Group of column c: g_idx[c] if g_idx is non-empty (act-order), else grid.group_of(c).
     tcq::grid grid;
     /// Group of each column under act-order; empty otherwise.
     std::vector<std::int32_t> g_idx;
@@ -29,14 +29,20 @@ struct quantized_matrix {
     /// Weights kept at 16-bit; empty mask (0 × 0) means none.
     tcq::mask kept;
 
+    /// Rows of the matrix (the grid's).
+    [[nodiscard]] index_t rows() const noexcept { return grid.rows; }
+    /// Columns of the matrix (the grid's).
+    [[nodiscard]] index_t cols() const noexcept { return grid.cols; }
+    /// True if some weights are kept at 16-bit (the mask is not the empty 0 × 0 one).
+    [[nodiscard]] bool has_kept() const noexcept { return kept.rows() != 0 || kept.cols() != 0; }
     /// Group of column c (act-order aware).
     [[nodiscard]] index_t group_of(index_t c) const {
         return g_idx.empty() ? grid.group_of(c) : g_idx[static_cast<std::size_t>(c)];
     }
     /// `values` as a rows × cols view.
-    [[nodiscard]] matrix_view<const float> values_view() const { return {values.data(), rows, cols}; }
+    [[nodiscard]] matrix_view<const float> values_view() const { return {values.data(), rows(), cols()}; }
     /// `codes` as a rows × cols view.
-    [[nodiscard]] matrix_view<const std::uint8_t> codes_view() const { return {codes.data(), rows, cols}; }
+    [[nodiscard]] matrix_view<const std::uint8_t> codes_view() const { return {codes.data(), rows(), cols()}; }
 };
 
 }  // namespace tcq

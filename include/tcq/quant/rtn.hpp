@@ -24,8 +24,6 @@ namespace tcq {
     spec.validate("rtn_quantize");
     require_mask_shape(kept, W.rows(), W.cols(), "rtn_quantize");
     quantized_matrix q;
-    q.rows = W.rows();
-    q.cols = W.cols();
     q.grid = fit_grid_masked(W, spec, kept, pol);
     q.kept = kept;
     q.codes.resize(static_cast<std::size_t>(W.size()));

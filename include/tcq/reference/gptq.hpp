@@ -85,7 +85,7 @@ inverse_hessian factor_inverse_hessian(matrix_view<HT> H, std::span<const index_
     for (index_t i = 0; i < n; ++i) {
         const double d = static_cast<double>(H(i, i));
         require(d >= 0.0, name, ": negative Hessian diagonal at ", i);
-        if (d == 0.0) out.dead.push_back(i);
+        if (d == 0.0) out.dead_columns.push_back(i);
         sum += d == 0.0 ? 1.0 : d;
     }
     out.mean_diagonal = n ? sum / static_cast<double>(n) : 0.0;
@@ -173,8 +173,6 @@ inline grid fit_grid_masked(matrix_view<const float> W, const grid_spec& spec, c
 /// Twin of tcq::rtn_quantize.
 inline quantized_matrix rtn_quantize(matrix_view<const float> W, const grid_spec& spec, const mask& kept = {}) {
     quantized_matrix q;
-    q.rows = W.rows();
-    q.cols = W.cols();
     q.grid = reference::fit_grid_masked(W, spec, kept);
     q.kept = kept;
     q.codes.resize(static_cast<std::size_t>(W.size()));
@@ -213,8 +211,6 @@ gptq_result gptq_quantize(matrix_view<const float> W, matrix_view<HT> H, const g
     gptq_result res;
     auto& rep = res.report;
     auto& q = res.q;
-    q.rows = rows;
-    q.cols = cols;
     q.kept = kept;
     if (opt.act_order) {
         rep.perm.resize(static_cast<std::size_t>(cols));
@@ -224,10 +220,7 @@ gptq_result gptq_quantize(matrix_view<const float> W, matrix_view<HT> H, const g
     }
     auto orig = [&](index_t k) { return opt.act_order ? rep.perm[static_cast<std::size_t>(k)] : k; };
     const inverse_hessian hinv = reference::factor_inverse_hessian(H, rep.perm, opt.hinv.damping, opt.name);
-    rep.relative_damping = hinv.relative_damping;
-    rep.absolute_damping = hinv.absolute_damping;
-    rep.retries = hinv.retries;
-    rep.dead_columns = hinv.dead;
+    rep.hinv = hinv;  // the summary part of it
     auto U = [&](index_t i, index_t j) { return hinv.u[static_cast<std::size_t>(i * cols + j)]; };
 
     q.grid = grid(spec, rows, cols);
@@ -235,7 +228,7 @@ gptq_result gptq_quantize(matrix_view<const float> W, matrix_view<HT> H, const g
     std::vector<float> wk(static_cast<std::size_t>(rows * cols));
     for (index_t r = 0; r < rows; ++r)
         for (index_t c = 0; c < cols; ++c) wk[static_cast<std::size_t>(r * cols + c)] = W(r, c);
-    for (index_t c : rep.dead_columns)
+    for (index_t c : rep.hinv.dead_columns)
         for (index_t r = 0; r < rows; ++r) wk[static_cast<std::size_t>(r * cols + c)] = 0.f;
     if (grouped && opt.static_groups) q.grid = reference::fit_grid_masked(matrix_view<const float>(wk.data(), rows, cols), spec, kept);
     std::vector<float> wp(wk.size());

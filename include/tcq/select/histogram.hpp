@@ -248,16 +248,16 @@ public:
     /// Pass 1 over one matrix of scores: validates every score (finite, ≥ 0)
     /// and counts it. `what` names the matrix in errors. On error the state is
     /// unchanged. Result independent of the thread count.
-    void add(matrix_view<const float> scores, const exec_policy& pol = seq(), std::string_view what = "scores") {
+    void add(matrix_view<const float> scores, std::string_view what = "scores", const exec_policy& pol = seq()) {
         const std::string name(what);
-        add(std::span<const matrix_view<const float>>(&scores, 1), pol, std::span<const std::string>(&name, 1));
+        add(std::span<const matrix_view<const float>>(&scores, 1), std::span<const std::string>(&name, 1), pol);
     }
 
     /// Pass 1 over many matrices at once, in one parallel run over all their
     /// chunks (fewer synchronizations than one add() per matrix; same state).
     /// names[m] (optional) names matrix m in errors.
-    void add(std::span<const matrix_view<const float>> views, const exec_policy& pol,
-             std::span<const std::string> names = {}) {
+    void add(std::span<const matrix_view<const float>> views, std::span<const std::string> names = {},
+             const exec_policy& pol = seq()) {
         const std::vector<detail::pass_chunk> chunks = detail::pass_chunks(views);
         // Thread-local counts are u32: rounds of at most 2^31 scores.
         std::vector<std::size_t> rounds = {0};

@@ -31,7 +31,7 @@ namespace tcq {
 /// names it in errors. Throws on invalid scores (NaN, Inf, negative), k_row > cols or
 /// mismatched shapes. Same result for any thread count.
 inline void select_rows(matrix_view<const float> scores, index_t k_row, index_t matrix, mask& out,
-                        std::span<threshold> thr_out, const exec_policy& pol = seq(), std::string_view what = "scores") {
+                        std::span<threshold> thr_out, std::string_view what = "scores", const exec_policy& pol = seq()) {
     const index_t R = scores.rows(), C = scores.cols();
     require(out.rows() == R && out.cols() == C, what, ": mask is ", out.rows(), "x", out.cols(), ", scores are ", R,
             "x", C);

@@ -48,10 +48,10 @@ namespace tcq {
 
 class boundary_candidates;
 void mark_above(const boundary_cut& cut, index_t matrix, matrix_view<const float> scores, mask& out,
-                boundary_candidates& cands, const exec_policy& pol = seq(), std::string_view what = "scores");
+                boundary_candidates& cands, std::string_view what = "scores", const exec_policy& pol = seq());
 void mark_above(const boundary_cut& cut, std::span<const matrix_view<const float>> views, index_t first_matrix,
-                std::span<mask> out, boundary_candidates& cands, const exec_policy& pol = seq(),
-                std::span<const std::string> names = {});
+                std::span<mask> out, boundary_candidates& cands, std::span<const std::string> names = {},
+                const exec_policy& pol = seq());
 
 /// Pass-2 state: the best `need` weights of the boundary bucket seen so far,
 /// and how many weights were seen above / inside it (checked against pass 1).
@@ -171,7 +171,7 @@ public:
 
 private:
     friend void mark_above(const boundary_cut&, std::span<const matrix_view<const float>>, index_t, std::span<mask>,
-                           boundary_candidates&, const exec_policy&, std::span<const std::string>);
+                           boundary_candidates&, std::span<const std::string>, const exec_policy&);
 
     void add(std::span<const ranked_weight> ws, std::uint64_t above, std::uint64_t seen) {
         above_ += above;
@@ -199,8 +199,8 @@ private:
 /// and hands the scores inside it to `cands`. Validates the scores like pass 1;
 /// names[i] (optional) names them in errors. Same result for any thread count.
 inline void mark_above(const boundary_cut& cut, std::span<const matrix_view<const float>> views, index_t first_matrix,
-                       std::span<mask> out, boundary_candidates& cands, const exec_policy& pol,
-                       std::span<const std::string> names) {
+                       std::span<mask> out, boundary_candidates& cands, std::span<const std::string> names,
+                       const exec_policy& pol) {
     require(out.size() == views.size(), "mark_above: ", out.size(), " masks for ", views.size(), " matrices");
     require(cands.cut() == cut, "mark_above: candidate state is for another cut");
     require(first_matrix >= 0 && first_matrix + static_cast<index_t>(views.size()) <= index_t{0xffffffff},
@@ -259,10 +259,10 @@ inline void mark_above(const boundary_cut& cut, std::span<const matrix_view<cons
 
 /// Pass 2 over one matrix with global index `matrix`; see the overload above.
 inline void mark_above(const boundary_cut& cut, index_t matrix, matrix_view<const float> scores, mask& out,
-                       boundary_candidates& cands, const exec_policy& pol, std::string_view what) {
+                       boundary_candidates& cands, std::string_view what, const exec_policy& pol) {
     const std::string name(what);
-    mark_above(cut, std::span<const matrix_view<const float>>(&scores, 1), matrix, std::span<mask>(&out, 1), cands, pol,
-               std::span<const std::string>(&name, 1));
+    mark_above(cut, std::span<const matrix_view<const float>>(&scores, 1), matrix, std::span<mask>(&out, 1), cands,
+               std::span<const std::string>(&name, 1), pol);
 }
 
 /// Supplies the scores of matrix `m` for pass `pass` (0 or 1). The view must
@@ -280,14 +280,14 @@ inline matrix_view<const float> provide_checked(const score_provider& provide, s
 }
 
 /// Exact top-k of one matrix (both passes over the same view).
-inline threshold select_matrix(matrix_view<const float> v, index_t k, index_t m, mask& out, const exec_policy& pol,
-                               std::string_view what) {
+inline threshold select_matrix(matrix_view<const float> v, index_t k, index_t m, mask& out, std::string_view what,
+                               const exec_policy& pol) {
     score_histogram h(k);
-    h.add(v, pol, what);
+    h.add(v, what, pol);
     const boundary_cut cut = h.cut();
     if (k == 0) return {};
     boundary_candidates c(cut);
-    mark_above(cut, m, v, out, c, pol, what);
+    mark_above(cut, m, v, out, c, what, pol);
     const threshold t = c.resolve();
     c.apply(t, std::span<mask>(&out, 1), m);
     return t;
@@ -298,8 +298,8 @@ namespace detail {
 /// select_streaming and select_topk. `all` (in memory only) holds every view:
 /// the global passes then run over all matrices at once.
 inline selection select_impl(std::span<const matrix_shape> shapes, const score_provider& provide, const budget& b,
-                             select_scope scope, const exec_policy& pol,
-                             std::span<const matrix_view<const float>> all = {}) {
+                             select_scope scope, std::span<const matrix_view<const float>> all,
+                             const exec_policy& pol) {
     require(shapes.size() <= 0xffffffffu, "select: too many matrices (", shapes.size(), ")");
     const std::vector<index_t> ks = resolve_budget(b, scope, shapes);
     selection out;
@@ -316,17 +316,17 @@ inline selection select_impl(std::span<const matrix_shape> shapes, const score_p
     switch (scope) {
         case select_scope::global: {
             score_histogram h(ks[0]);
-            if (!all.empty()) h.add(all, pol, names);
+            if (!all.empty()) h.add(all, names, pol);
             else
-                for (index_t m = 0; m < M; ++m) h.add(provide_checked(provide, shapes, m, 0), pol, names[at(m)]);
+                for (index_t m = 0; m < M; ++m) h.add(provide_checked(provide, shapes, m, 0), names[at(m)], pol);
             const boundary_cut cut = h.cut();
             threshold t;
             if (cut.k > 0) {
                 boundary_candidates c(cut);
-                if (!all.empty()) mark_above(cut, all, 0, out.masks, c, pol, names);
+                if (!all.empty()) mark_above(cut, all, 0, out.masks, c, names, pol);
                 else
                     for (index_t m = 0; m < M; ++m)
-                        mark_above(cut, m, provide_checked(provide, shapes, m, 1), out.masks[at(m)], c, pol, names[at(m)]);
+                        mark_above(cut, m, provide_checked(provide, shapes, m, 1), out.masks[at(m)], c, names[at(m)], pol);
                 t = c.resolve();
                 c.apply(t, out.masks);
             }
@@ -336,14 +336,14 @@ inline selection select_impl(std::span<const matrix_shape> shapes, const score_p
         case select_scope::per_matrix:
             for (index_t m = 0; m < M; ++m)
                 out.thresholds.push_back(select_matrix(provide_checked(provide, shapes, m, 0), ks[at(m)], m,
-                                                       out.masks[at(m)], pol, names[at(m)]));
+                                                       out.masks[at(m)], names[at(m)], pol));
             break;
         case select_scope::per_row:
             for (index_t m = 0; m < M; ++m) {
                 const std::size_t first = out.thresholds.size();
                 out.thresholds.resize(first + static_cast<std::size_t>(shapes[at(m)].rows));
                 select_rows(provide_checked(provide, shapes, m, 0), ks[at(m)], m, out.masks[at(m)],
-                            std::span<threshold>(out.thresholds).subspan(first), pol, names[at(m)]);
+                            std::span<threshold>(out.thresholds).subspan(first), names[at(m)], pol);
             }
             break;
     }
@@ -362,7 +362,7 @@ inline selection select_impl(std::span<const matrix_shape> shapes, const score_p
 inline selection select_streaming(std::span<const matrix_shape> shapes, const score_provider& provide, const budget& b,
                                   select_scope scope = select_scope::global, const exec_policy& pol = seq()) {
     require(static_cast<bool>(provide), "select_streaming: no score provider");
-    return detail::select_impl(shapes, provide, b, scope, pol);
+    return detail::select_impl(shapes, provide, b, scope, {}, pol);
 }
 
 }  // namespace tcq

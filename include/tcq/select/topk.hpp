@@ -34,7 +34,7 @@ inline selection select_topk(std::span<const scored_matrix> mats, const budget& 
         views.push_back(m.scores);
     }
     return detail::select_impl(
-        shapes, [&](index_t m, int) { return mats[static_cast<std::size_t>(m)].scores; }, b, scope, pol, views);
+        shapes, [&](index_t m, int) { return mats[static_cast<std::size_t>(m)].scores; }, b, scope, views, pol);
 }
 
 /// Exact top-k of a single matrix (global and per_matrix coincide).
