@@ -75,10 +75,7 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
             const fb p(shrink_factor(i, spec.mse.grid));
             const basic_grid_param<fb> c = grid_from_range(p * xmin, p * xmax, vmaxq, sym);
             const fb cs = c.scale, cz = c.zero;
-            auto term = [&](index_t k) {
-                const fb v = fb::load_unaligned(xt + k * static_cast<index_t>(W));
-                return pow_norm(fake_quant(v, cs, cz, vmaxq) - v, norm);
-            };
+            const auto at = [&](index_t k) { return fb::load_unaligned(xt + k * static_cast<index_t>(W)); };
             for (auto& a : acc) a = fb(0.f);
             bool abandoned = false;
             const index_t full = n - n % L;
@@ -87,7 +84,7 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
                 const index_t stop = std::min(full, k + check_every);
                 for (; k < stop; k += L) {
 #pragma GCC unroll 16
-                    for (index_t l = 0; l < L; ++l) acc[l] = acc[l] + term(k + l);
+                    for (index_t l = 0; l < L; ++l) acc[l] = acc[l] + detail::mse_term(at(k + l), cs, cz, vmaxq, norm);
                 }
                 if (k < n && xsimd::all(fold(acc) >= best_err)) {
                     abandoned = true;
@@ -95,7 +92,7 @@ inline void fit_segments_transposed(const float* xt, index_t n, const grid_spec&
                 }
             }
             if (abandoned) continue;
-            for (; k < n; ++k) acc[k - full] = acc[k - full] + term(k);
+            for (; k < n; ++k) acc[k - full] = acc[k - full] + detail::mse_term(at(k), cs, cz, vmaxq, norm);
             const fb err = fold(acc);
             const auto better = err < best_err;
             best_err = xsimd::select(better, err, best_err);
