@@ -24,9 +24,6 @@
 #if TCQ_ISA_AVX512BW
 #include <immintrin.h>
 #endif
-/// 1 when the AVX-512 overloads of the packed kernels are compiled in
-/// (= TCQ_ISA_AVX512BW; the kernels dispatch on simd::isa tags).
-#define TCQ_PACK_AVX512 TCQ_ISA_AVX512BW
 
 namespace tcq::detail {
 
@@ -108,7 +105,8 @@ TCQ_FORCEINLINE float l16_fold(const lanes16& a, xsimd::kernel::requires_arch<xs
 TCQ_FORCEINLINE float l16_fold(const lanes16& a) { return l16_fold(a, simd::arch{}); }
 
 /// Decodes the 64 codes of the `Bits`-bit block at `p` as magic floats
-/// (1 + q·2^-Bits, exact; bits 0x3F800000 | q << (23 − Bits)), chunk k into q[k]. Exact on every path. `wide_ok` promises
+/// (1 + q·2^-Bits, exact; bits 0x3F800000 | q << (23 − Bits)), chunk k into
+/// q[k]. Exact on every path. `wide_ok` promises
 /// that the 8 bytes after a 3-bit block are readable (true for all but the
 /// last block of a code array): a plain 32-byte load then replaces a masked
 /// load, which is far slower when the line comes from DRAM. Overloaded per

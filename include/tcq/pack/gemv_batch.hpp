@@ -102,8 +102,8 @@ inline product_plan make_plan(const packed_view& W, matrix_view<const float> X) 
 /// requires nb % BPG == 0): the group loop unrolls, which matters when a
 /// flush comes every one or two blocks.
 template <int Bits, int NV, int BPG = 0, class Arch>
-TCQ_FORCEINLINE void row_regular(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t nb, index_t bpg_rt,
-                                 const float* S, const float* const* x, float* y) {
+TCQ_FORCEINLINE void row_regular(Arch arch, const std::uint8_t* codes, const std::uint8_t* end, index_t nb,
+                                 index_t bpg_rt, const float* S, const float* const* x, float* y) {
     constexpr index_t bb = block_bytes(Bits);
     const index_t bpg = BPG > 0 ? BPG : bpg_rt;
     lanes16 Y[NV];

@@ -33,7 +33,7 @@ struct quantized_matrix {
     [[nodiscard]] index_t rows() const noexcept { return grid.rows; }
     /// Columns of the matrix (the grid's).
     [[nodiscard]] index_t cols() const noexcept { return grid.cols; }
-    /// True if some weights are kept at 16-bit (the mask is not the empty 0 × 0 one).
+    /// True if the matrix has a kept mask, i.e. not the empty 0 × 0 one (it may still select no weight).
     [[nodiscard]] bool has_kept() const noexcept { return kept.rows() != 0 || kept.cols() != 0; }
     /// Group of column c (act-order aware).
     [[nodiscard]] index_t group_of(index_t c) const {
