@@ -7,7 +7,7 @@
 // Every benchmark rotates over enough copies of its data to exceed 256 MB, so
 // each call streams from DRAM as in real inference (the 32 MB L3 would
 // otherwise hold the smaller matrices). Counters:
-//   GB/s       bytes of the packed matrix (codes + stats + outliers) per second
+//   GB/s       bytes of the packed matrix (codes + stats + kept) per second
 //              of the fastest call (the reported time is the mean)
 //   bw_frac    GB/s ÷ the read bandwidth measured in-process over the same
 //              bytes, layout and thread count (BM_Raw_ReadBandwidth's kernel)
@@ -199,7 +199,7 @@ void BM_Raw_ReadBandwidth(benchmark::State& state) {
     info.cols = cols;
     info.bits = 3;
     info.group_size = group_size;
-    info.outliers = static_cast<index_t>(density * static_cast<double>(rows * cols));
+    info.kept = static_cast<index_t>(density * static_cast<double>(rows * cols));
     const auto bytes = packed_bytes(info);
     const read_set rd = make_read_set(bytes);
     std::size_t i = 0;

@@ -328,7 +328,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         CHECK(cost.per_weight() == doctest::Approx(r.bits().per_weight()).epsilon(1e-12));
         auto loaded = base;
         const auto file = tcq::packed_file::open(path);
-        CHECK(file.find(r.names[0]).info().outlier_format == fmt);
+        CHECK(file.find(r.names[0]).info().kept_format == fmt);
         CHECK(file.metadata().method == "tacq");
         CHECK(file.metadata().bits == 3);
         llama::apply_tcq(loaded, file, pol, path.string());

@@ -139,7 +139,7 @@ TEST_CASE("pack → dequantize / unpack round trips bit for bit") {
             CHECK(vals);
             // A copy re-validated from its parts is the same matrix.
             const auto V2 = tcq::packed_view::make(V.info(), V.parts());
-            CHECK(V2.info().outliers == q.kept.count());
+            CHECK(V2.info().kept == q.kept.count());
         }
     }
 }
@@ -175,13 +175,13 @@ TEST_CASE("bits per weight: exact cost model vs stored bytes") {
         CHECK(c.codes == R * ((C + 63) / 64 * 64) * static_cast<std::uint64_t>(cs.bits));
         CHECK(c.stats == R * groups * 24);
         CHECK(c.g_idx == (cs.act_order ? C * 16 : 0));
-        CHECK(c.outliers == (k ? k * 25 + R * ((C + 255) / 256) + (R + 63) / 64 * 64 : 0));
+        CHECK(c.kept == (k ? k * 25 + R * ((C + 255) / 256) + (R + 63) / 64 * 64 : 0));
         CHECK(s.codes == c.codes);
         CHECK(s.stats == c.stats);
         CHECK(s.g_idx == c.g_idx);
-        CHECK(s.outliers >= c.outliers);
-        CHECK(s.outliers - c.outliers < 64);  // only the bitmap's word padding
-        CHECK(c.total() == c.codes + c.stats + c.outliers + c.g_idx);
+        CHECK(s.kept >= c.kept);
+        CHECK(s.kept - c.kept < 64);  // only the bitmap's word padding
+        CHECK(c.total() == c.codes + c.stats + c.kept + c.g_idx);
         CHECK(c.per_weight() == doctest::Approx(static_cast<double>(c.total()) / static_cast<double>(R * C)));
     }
     // The marginal cost of one more kept weight is exactly 25 bits (< SpQR's 32).
@@ -190,14 +190,14 @@ TEST_CASE("bits per weight: exact cost model vs stored bytes") {
     q.kept = tcq::mask(64, 512);
     q.kept.set(index_t{7}, index_t{300});
     q.codes[7 * 512 + 300] = 0;
-    const auto b1 = tcq::pack(q).bits_used().outliers;
+    const auto b1 = tcq::pack(q).bits_used().kept;
     q.kept.set(index_t{9}, index_t{3});
     q.codes[9 * 512 + 3] = 0;
-    const auto b2 = tcq::pack(q).bits_used().outliers;
+    const auto b2 = tcq::pack(q).bits_used().kept;
     CHECK(b2 - b1 == 25);
 }
 
-TEST_CASE("outlier bitmap: dense rows, long runs, skip entries across 64-row chunks") {
+TEST_CASE("kept bitmap: dense rows, long runs, skip entries across 64-row chunks") {
     for (double density : {0.0, 0.0035, 0.3, 0.97}) {
         const case_spec cs{130, 700, 4, 64, false, density, 99};
         const auto q = make_quantized(cs, false);
@@ -211,7 +211,7 @@ TEST_CASE("outlier bitmap: dense rows, long runs, skip entries across 64-row chu
     }
 }
 
-#if TCQ_OUTLIER_AVX512
+#if TCQ_KEPT_AVX512
 TEST_CASE("chunk decoder of kept weights equals the plain bitmap walk") {
     // 1 bucket per row (cols ≤ 256) up to many; empty rows, rows over 64 kept
     // (spanning bitmap words), partial last chunks, bf16 values.
@@ -225,15 +225,15 @@ TEST_CASE("chunk decoder of kept weights equals the plain bitmap walk") {
                 const auto q = make_quantized({rows, cols, 3, 64, false, density, 17}, false);
                 const auto P = tcq::pack(q, {fmt});
                 const auto V = P.view();
-                const auto& a = V.parts().outliers;
+                const auto& a = V.parts().kept;
                 const bool bf16 = fmt == tcq::value_format::bf16;
-                const index_t B = tcq::outlier_buckets(cols) * tcq::cost::col_bucket;
+                const index_t B = tcq::kept_buckets(cols) * tcq::cost::col_bucket;
                 std::vector<std::int32_t> key(a.values.size() + 64);
                 std::vector<float> val(key.size());
-                tcq::outlier_cursor cur(a, cols, 0);
+                tcq::kept_cursor cur(a, cols, 0);
                 bool ok = true;
                 for (index_t c0 = 0; c0 < rows; c0 += 64) {
-                    const std::size_t n = tcq::decode_outlier_chunk(a, c0, bf16, key.data(), val.data());
+                    const std::size_t n = tcq::decode_kept_chunk(a, c0, bf16, key.data(), val.data());
                     std::size_t i = 0;
                     for (index_t r = c0; r < std::min(rows, c0 + 64); ++r)
                         cur.next_row([&](index_t, index_t c, std::uint16_t bits) {
@@ -381,7 +381,7 @@ TEST_CASE("pack rejects unpackable input with a clear error") {
         const auto idx = q.kept.indices();
         REQUIRE(!idx.empty());
         q.values[static_cast<std::size_t>(idx[0])] = 1e6f;
-        expect_error(q, "store outliers as bf16");
+        expect_error(q, "store kept weights as bf16");
         CHECK_NOTHROW((void)tcq::pack(q, {tcq::value_format::bf16}));
     }
     {
@@ -392,7 +392,7 @@ TEST_CASE("pack rejects unpackable input with a clear error") {
     {
         auto q = make_quantized(cs);
         q.kept = tcq::mask(9, 71);
-        expect_error(q, "kept mask is 9x71");
+        expect_error(q, "mask is 9x71");
     }
     {
         auto q = make_quantized(cs);
@@ -436,24 +436,24 @@ TEST_CASE("packed_view::make rejects inconsistent arrays") {
         expect_error(V.info(), pp, "padding code of row 0");
     }
     {
-        auto lc = std::vector<std::uint8_t>(p.outliers.low_cols.begin(), p.outliers.low_cols.end());
+        auto lc = std::vector<std::uint8_t>(p.kept.low_cols.begin(), p.kept.low_cols.end());
         std::swap(lc[0], lc[1]);
         auto pp = p;
-        pp.outliers.low_cols = lc;
+        pp.kept.low_cols = lc;
         CHECK_THROWS_AS((void)tcq::packed_view::make(V.info(), pp), tcq::error);
     }
     {
-        auto bm = std::vector<std::uint64_t>(p.outliers.bitmap.begin(), p.outliers.bitmap.end());
+        auto bm = std::vector<std::uint64_t>(p.kept.bitmap.begin(), p.kept.bitmap.end());
         bm[0] ^= 0x10;
         auto pp = p;
-        pp.outliers.bitmap = bm;
+        pp.kept.bitmap = bm;
         CHECK_THROWS_AS((void)tcq::packed_view::make(V.info(), pp), tcq::error);
     }
     {
-        auto sk = std::vector<std::uint32_t>(p.outliers.skips.begin(), p.outliers.skips.end());
+        auto sk = std::vector<std::uint32_t>(p.kept.skips.begin(), p.kept.skips.end());
         sk[2] += 1;
         auto pp = p;
-        pp.outliers.skips = sk;
+        pp.kept.skips = sk;
         expect_error(V.info(), pp, "skip entry 1");
     }
     {
@@ -463,8 +463,8 @@ TEST_CASE("packed_view::make rejects inconsistent arrays") {
     }
     {
         auto info = V.info();
-        info.outliers += 1;
-        expect_error(info, p, "outlier");
+        info.kept += 1;
+        expect_error(info, p, "kept");
     }
 }
 

@@ -29,7 +29,7 @@ struct sample {
 };
 
 // Three matrices covering every optional section: act-order g_idx, bf16
-// outliers, and a matrix without outliers.
+// kept weights, and a matrix without.
 sample make_sample() {
     sample s;
     s.mats.push_back(tcq::pack(make_quantized({37, 203, 3, 32, true, 0.02, 1})));
@@ -53,10 +53,10 @@ bool same(const tcq::packed_view& a, const tcq::packed_view& b) {
     auto eq = [](auto s, auto t) { return s.size() == t.size() && std::equal(s.begin(), s.end(), t.begin()); };
     return a.info().rows == b.info().rows && a.info().cols == b.info().cols && a.info().bits == b.info().bits &&
            a.info().group_size == b.info().group_size && a.info().act_order == b.info().act_order &&
-           a.info().outlier_format == b.info().outlier_format && a.info().outliers == b.info().outliers &&
+           a.info().kept_format == b.info().kept_format && a.info().kept == b.info().kept &&
            eq(x.codes, y.codes) && eq(x.scales, y.scales) && eq(x.zeros, y.zeros) && eq(x.g_idx, y.g_idx) &&
-           eq(x.outliers.values, y.outliers.values) && eq(x.outliers.low_cols, y.outliers.low_cols) &&
-           eq(x.outliers.bitmap, y.outliers.bitmap) && eq(x.outliers.skips, y.outliers.skips);
+           eq(x.kept.values, y.kept.values) && eq(x.kept.low_cols, y.kept.low_cols) &&
+           eq(x.kept.bitmap, y.kept.bitmap) && eq(x.kept.skips, y.kept.skips);
 }
 
 void check_loaded(const sample& s, const tcq::packed_file& f) {
@@ -169,7 +169,7 @@ TEST_CASE("corruption: every header, table and padding byte, and bytes of every 
     const sample s = make_sample();
     const auto& b = s.bytes;
     const std::size_t nsec = section_count(b);
-    CHECK(nsec == 1 + 9 + 8 + 4);  // metadata; act-order + outliers; outliers; plain
+    CHECK(nsec == 1 + 9 + 8 + 4);  // metadata; act-order + kept; kept; plain
     // Structural bytes: header and table except the CRC fields, and all padding.
     std::vector<std::size_t> structural, payload;
     for (std::size_t i = 0; i < 64 + 32 * nsec; ++i) {
@@ -263,7 +263,7 @@ TEST_CASE("targeted structural corruption with valid checksums is rejected") {
     expect(patched([&](auto& c) { put64(c, h0 + 0, 38); }), "section has");         // rows
     expect(patched([&](auto& c) { put32(c, h0 + 16, 5); }), "unsupported bit width 5");
     expect(patched([&](auto& c) { put32(c, h0 + 24, 4); }), "unknown flags");
-    expect(patched([&](auto& c) { put64(c, h0 + 32, 1u << 30); }), "outliers exceed");
+    expect(patched([&](auto& c) { put64(c, h0 + 32, 1u << 30); }), "kept weights exceed");
     expect(patched([&](auto& c) { put32(c, 64 + 32 * 2, 9); }), "expected the codes section");  // kind
     expect(patched([&](auto& c) { put32(c, 36, 4); }), "missing matrix header");     // matrix count
     {
@@ -276,7 +276,7 @@ TEST_CASE("targeted structural corruption with valid checksums is rejected") {
     }
     {
         const std::size_t loff = section(s.bytes, 7).first;  // low columns of matrix 0
-        expect(patched([&](auto& c) { c[loff] = std::byte{250}; c[loff + 1] = std::byte{251}; }), "outlier");
+        expect(patched([&](auto& c) { c[loff] = std::byte{250}; c[loff + 1] = std::byte{251}; }), "kept");
     }
     {
         const std::size_t moff = section(s.bytes, 0).first;  // metadata: count field

@@ -128,7 +128,7 @@ TEST_CASE("pipeline: sequential GPTQ equals hand-wired layer-by-layer calls") {
     // the model now holds the final values
     CHECK(m.w1 == q1.q.values);
     CHECK(res.kept() == 0);
-    CHECK(res.bits().outliers == 0);
+    CHECK(res.bits().kept == 0);
 }
 
 TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches are reused") {
@@ -150,8 +150,8 @@ TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches a
             CHECK(m.w1[i] == L1.values[i]);
         }
     CHECK(kept1 == tacq.layers[0].kept.count());
-    // bits: base + outliers, exact
-    CHECK(tacq.bits().outliers > 0);
+    // bits: base + kept, exact
+    CHECK(tacq.bits().kept > 0);
     CHECK(tacq.bits().per_weight() > 2.0);
 
     // SpQR-style at the same bits reuses the contrast (no new contrast pass) and gradients are not needed

@@ -127,8 +127,8 @@ TEST_CASE("exact floor of target·N") {
 
 TEST_CASE("budget: target bits per weight, solved exactly against core/storage_cost.hpp") {
     // One 64x256 matrix at 3 bits, per-row grid: codes 49152 + stats 64·24 = 1536
-    // → base 50688 bits = 3.09375 bits/weight; outlier fixed cost 64·1 + 1·64 = 128,
-    // 25 bits per outlier. Target 3.25 → 53248 bits → k = (53248 − 50688 − 128) / 25 = 97.
+    // → base 50688 bits = 3.09375 bits/weight; kept fixed cost 64·1 + 1·64 = 128,
+    // 25 bits per kept weight. Target 3.25 → 53248 bits → k = (53248 − 50688 − 128) / 25 = 97.
     tcq::grid_spec g;
     g.bits = 3;
     const std::vector<tcq::matrix_shape> one = {{"w", 64, 256}};
@@ -142,7 +142,7 @@ TEST_CASE("budget: target bits per weight, solved exactly against core/storage_c
     CHECK(tcq::resolve_budget(tcq::budget::of_bits_per_weight(3.09375, g), select_scope::global, one) ==
           std::vector<tcq::index_t>{0});
     CHECK(tcq::resolve_budget(tcq::budget::of_bits_per_weight(3.1, g), select_scope::global, one) ==
-          std::vector<tcq::index_t>{0});  // fits the base, not the fixed outlier cost
+          std::vector<tcq::index_t>{0});  // fits the base, not the fixed kept cost
     const auto msg = message_of([&] {
         (void)tcq::resolve_budget(tcq::budget::of_bits_per_weight(3.09, g), select_scope::global, one);
     });
@@ -157,7 +157,7 @@ TEST_CASE("budget: target bits per weight, solved exactly against core/storage_c
             std::uint64_t base = 0, fixed = 0, N = 0;
             for (const auto& s : many) {
                 base += tcq::base_storage_bits(s, g, act);
-                if (s.size()) fixed += tcq::cost::outlier_fixed_bits(s.rows, s.cols);
+                if (s.size()) fixed += tcq::cost::kept_fixed_bits(s.rows, s.cols);
                 N += static_cast<std::uint64_t>(s.size());
             }
             const double base_bpw = static_cast<double>(base) / static_cast<double>(N);  // rounded: may be just below
@@ -170,7 +170,7 @@ TEST_CASE("budget: target bits per weight, solved exactly against core/storage_c
             if (extra == 0.0) CHECK(k == 0);
             if (extra > 0.1) CHECK(k > 0);
             const long double limit = static_cast<long double>(t) * N;
-            // Conservative rule: any outlier pays every non-empty matrix's fixed cost.
+            // Conservative rule: any kept weight pays every non-empty matrix's fixed cost.
             auto bits = [&](tcq::index_t kk) { return base + (kk ? fixed + 25u * static_cast<std::uint64_t>(kk) : 0u); };
             CHECK(static_cast<long double>(bits(k)) <= limit);
             if (k < static_cast<tcq::index_t>(N)) CHECK(static_cast<long double>(bits(k + 1)) > limit);

@@ -32,8 +32,8 @@ void BM_CudaPackedGemv(benchmark::State& state) {
     const auto& v = P.view();
     const auto& i = v.info();
     const auto& p = v.parts();
-    tcq::cuda_runner::host_packed h{p.codes, p.scales, p.zeros, p.g_idx, p.outliers.values, p.outliers.low_cols,
-                                    p.outliers.bitmap, p.outliers.skips, i.rows, i.cols, i.groups(), i.group_size,
+    tcq::cuda_runner::host_packed h{p.codes, p.scales, p.zeros, p.g_idx, p.kept.values, p.kept.low_cols,
+                                    p.kept.bitmap, p.kept.skips, i.rows, i.cols, i.groups(), i.group_size,
                                     i.bits, i.act_order, false};
     const std::size_t bytes = i.code_bytes() + i.scale_bytes() + i.zero_bytes() + i.value_bytes() +
                               i.low_col_bytes() + i.bitmap_bytes() + i.skip_bytes();

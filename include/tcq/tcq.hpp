@@ -58,7 +58,7 @@
 #include "tcq/pack/gemv_batch.hpp"
 #include "tcq/pack/gemv_batch_int8.hpp"
 #include "tcq/pack/int8_math.hpp"
-#include "tcq/pack/outliers.hpp"
+#include "tcq/pack/kept.hpp"
 #include "tcq/pack/packed_matrix.hpp"
 
 #include "tcq/io/atomic_file.hpp"

@@ -31,17 +31,17 @@ tcq::cuda_runner::host_packed host_of(const tcq::packed_view& v) {
     h.scales = p.scales;
     h.zeros = p.zeros;
     h.g_idx = p.g_idx;
-    h.values = p.outliers.values;
-    h.low_cols = p.outliers.low_cols;
-    h.bitmap = p.outliers.bitmap;
-    h.skips = p.outliers.skips;
+    h.values = p.kept.values;
+    h.low_cols = p.kept.low_cols;
+    h.bitmap = p.kept.bitmap;
+    h.skips = p.kept.skips;
     h.rows = i.rows;
     h.cols = i.cols;
     h.groups = i.groups();
     h.group_size = i.group_size;
     h.bits = i.bits;
     h.act_order = i.act_order;
-    h.bf16 = i.outlier_format == tcq::value_format::bf16;
+    h.bf16 = i.kept_format == tcq::value_format::bf16;
     return h;
 }
 

@@ -126,7 +126,7 @@ TEST_CASE("distributed top-k equals select_topk: masks, thresholds, counts, bits
         base += base_storage_bits(s, g, false);
         N += static_cast<std::uint64_t>(s.size());
     }
-    // A little above the base cost: a few dozen outliers fit.
+    // A little above the base cost: a few dozen kept weights fit.
     const double target = static_cast<double>(base) / static_cast<double>(N) + 1.5;
     const std::vector<budget> budgets{budget::of_ratio(0.013), budget::of_count(1), budget::of_count(40),
                                       budget::of_bits_per_weight(target, g), budget::of_count(0)};

@@ -34,7 +34,7 @@ options:
   --bits B              base bit width: 2, 3, 4 or 8 (required)
 )",
                        gptq_help,
-                       R"(  --outlier-format F    fp16 (default) or bf16 for the kept weights
+                       R"(  --kept-format F    fp16 (default) or bf16 for the kept weights
   --method NAME         method recorded in the file (default: gptq)
   --calibration TEXT    free text recorded in the file
   -o, --output FILE     output .tcq file (required)
@@ -66,29 +66,20 @@ options:
   --quiet               no progress lines
 )";
 
-/// --outlier-format fp16|bf16.
-inline value_format outlier_format_of(const arguments& a) {
-    const std::string f = a.get("outlier-format").value_or("fp16");
-    if (f == "fp16") return value_format::fp16;
-    if (f == "bf16") return value_format::bf16;
-    throw usage_error("option '--outlier-format': '" + f + "' is not fp16 or bf16");
-}
-
 /// A bit breakdown as JSON (bits, and per weight).
 inline nlohmann::json breakdown_json(const storage_cost& b) {
     return {{"weights", b.weights},
             {"codes", b.codes},
             {"stats", b.stats},
-            {"outliers", b.outliers},
+            {"kept", b.kept},
             {"g_idx", b.g_idx},
             {"total", b.total()},
             {"bits_per_weight", b.per_weight()},
             {"codes_per_weight", b.ratio(b.codes)},
             {"stats_per_weight", b.ratio(b.stats)},
-            {"outliers_per_weight", b.ratio(b.outliers)},
+            {"kept_per_weight", b.ratio(b.kept)},
             {"g_idx_per_weight", b.ratio(b.g_idx)}};
 }
-
 
 /// File metadata shared by `pack` and `tacq`: settings recorded as extras.
 inline file_metadata metadata_of(std::string method, const gptq_options& opt, double budget_fraction,
@@ -119,7 +110,7 @@ inline void write_packed(const std::string& path, const file_metadata& meta, con
 inline int run_pack(const arguments& a) {
     gptq_options opt = gptq_options_of(a, true);
     opt.grid.fp16_scale = true;  // the format stores fp16 scales: fit them so
-    const value_format fmt = outlier_format_of(a);
+    const value_format fmt = kept_format_of(a);
     const auto [paths, pol, say, t0] = solve_start_of(a, "pack");
 
     auto in = open_solve_inputs(paths.weights, paths.hessians, a.get("hessian-map"), a.get("mask"));
@@ -150,7 +141,7 @@ inline int run_pack(const arguments& a) {
     nlohmann::json rep{{"command", "pack"},          {"weights", paths.weights},
                        {"hessians", paths.hessians}, {"output", paths.output},
                        {"settings", gptq_settings_json(opt)},
-                       {"outlier_format", to_string(fmt)},
+                       {"kept_format", to_string(fmt)},
                        {"tensors", tensors},       {"total_kept", kept},
                        {"bits", breakdown_json(total)},
                        {"seconds", seconds_since(t0)}};
@@ -176,9 +167,9 @@ inline nlohmann::json packed_tensor_json(const std::string& name, const packed_v
             {"bits", i.bits},
             {"group_size", i.group_size},
             {"act_order", i.act_order},
-            {"outlier_format", to_string(i.outlier_format)},
-            {"outliers", i.outliers},
-            {"outlier_fraction", n ? static_cast<double>(i.outliers) / static_cast<double>(n) : 0.0},
+            {"kept_format", to_string(i.kept_format)},
+            {"kept", i.kept},
+            {"kept_fraction", n ? static_cast<double>(i.kept) / static_cast<double>(n) : 0.0},
             {"scale_min", smin},
             {"scale_max", smax},
             {"bits_exact", breakdown_json(packed_bits(i))},
@@ -194,25 +185,25 @@ inline void print_inspect(const std::string& path, const packed_file& f, const n
                 m.calibration.empty() ? "-" : m.calibration.c_str());
     for (const auto& [k, v] : m.extra) std::printf("  %s = %s\n", k.c_str(), v.c_str());
     std::printf("%-40s %12s %4s %6s %3s %10s %9s %8s %8s %8s %8s %8s\n", "tensor", "shape", "bits", "group", "ao",
-                "outliers", "%kept", "bpw", "codes", "stats", "outl", "g_idx");
+                "kept", "%kept", "bpw", "codes", "stats", "kept", "g_idx");
     for (const auto& t : rep["tensors"]) {
         const auto& b = t["bits_exact"];
         const std::string shape = std::to_string(t["rows"].get<index_t>()) + "x" + std::to_string(t["cols"].get<index_t>());
         std::printf("%-40s %12s %4d %6lld %3s %10lld %9.4f %8.4f %8.4f %8.4f %8.4f %8.4f\n",
                     t["name"].get<std::string>().c_str(), shape.c_str(), t["bits"].get<int>(),
                     static_cast<long long>(t["group_size"].get<index_t>()), t["act_order"].get<bool>() ? "y" : "n",
-                    static_cast<long long>(t["outliers"].get<index_t>()), 100.0 * t["outlier_fraction"].get<double>(),
+                    static_cast<long long>(t["kept"].get<index_t>()), 100.0 * t["kept_fraction"].get<double>(),
                     b["bits_per_weight"].get<double>(), b["codes_per_weight"].get<double>(),
-                    b["stats_per_weight"].get<double>(), b["outliers_per_weight"].get<double>(),
+                    b["stats_per_weight"].get<double>(), b["kept_per_weight"].get<double>(),
                     b["g_idx_per_weight"].get<double>());
     }
     const auto& b = rep["bits"];
-    std::printf("total: %lld weights, %lld kept (%.4f%%), %.6f bits/weight = codes %.6f + stats %.6f + outliers %.6f "
+    std::printf("total: %lld weights, %lld kept (%.4f%%), %.6f bits/weight = codes %.6f + stats %.6f + kept %.6f "
                 "+ g_idx %.6f\n",
                 static_cast<long long>(b["weights"].get<index_t>()), static_cast<long long>(rep["total_kept"].get<index_t>()),
                 100.0 * rep["kept_fraction"].get<double>(), b["bits_per_weight"].get<double>(),
                 b["codes_per_weight"].get<double>(), b["stats_per_weight"].get<double>(),
-                b["outliers_per_weight"].get<double>(), b["g_idx_per_weight"].get<double>());
+                b["kept_per_weight"].get<double>(), b["g_idx_per_weight"].get<double>());
 }
 
 /// The single positional file argument of inspect/unpack.
@@ -234,7 +225,7 @@ inline int run_inspect(const arguments& a) {
     for (index_t i = 0; i < f.size(); ++i) {
         tensors.push_back(packed_tensor_json(f.name(i), f.matrix(i)));
         total += packed_bits(f.matrix(i).info());
-        kept += f.matrix(i).info().outliers;
+        kept += f.matrix(i).info().kept;
     }
     nlohmann::json rep{{"command", "inspect"},
                        {"file", path},
@@ -286,7 +277,7 @@ inline int run_unpack(const arguments& a) {
 inline command pack_command() {
     return {"pack", "GPTQ with a mask, packed into a .tcq file", pack_usage(),
             join({common_specs(), gptq_specs(),
-                  {{"weights", true}, {"mask", true}, {"outlier-format", true}, {"method", true}, {"calibration", true}}}),
+                  {{"weights", true}, {"mask", true}, {"kept-format", true}, {"method", true}, {"calibration", true}}}),
             0, run_pack};
 }
 

@@ -89,7 +89,7 @@ inline void print_result(const pipeline_result& r, const storage_cost& written, 
     std::printf("\n%s at %d bits%s: %.4f bits/weight (codes+stats %.4f, 16-bit weights %.4f), %lld 16-bit weights\n",
                 std::string(display_name(r.method)).c_str(), r.grid.bits,
                 ranks > 1 ? (" on " + std::to_string(ranks) + " ranks").c_str() : "", written.per_weight(),
-                bits.ratio(bits.base()), bits.ratio(bits.outliers), static_cast<long long>(r.kept()));
+                bits.ratio(bits.base()), bits.ratio(bits.kept), static_cast<long long>(r.kept()));
     std::printf("time: gradients %.2fs, contrast %.2fs, scores %.2fs, selection %.2fs, final %.2fs, total %.2fs\n",
                 r.seconds_gradients, r.seconds_contrast, r.seconds_scores, r.seconds_select, r.seconds_final,
                 r.seconds_total);

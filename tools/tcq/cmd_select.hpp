@@ -101,7 +101,7 @@ inline int run_select(const arguments& a) {
     if (sel.bits) {
         rep["bits"] = {{"weights", sel.bits->weights},
                        {"base_bits", sel.bits->base()},
-                       {"outlier_bits", sel.bits->outliers},
+                       {"kept_bits", sel.bits->kept},
                        {"total_bits", sel.bits->total()},
                        {"bits_per_weight", sel.bits->per_weight()}};
     }

@@ -43,7 +43,7 @@ options:
 )",
          gptq_help,
          R"(  --rtn-contrast        contrast from round-to-nearest instead of GPTQ
-  --outlier-format F    fp16 (default) or bf16 for the kept weights
+  --kept-format F    fp16 (default) or bf16 for the kept weights
   --calibration TEXT    free text recorded in the file
   --masks FILE          also write the selected masks (BOOL) there
   -o, --output FILE     output .tcq file (required)
@@ -55,15 +55,12 @@ options:
 inline int run_tacq(const arguments& a) {
     // The per-layer steps are the library's (pipeline/layer.hpp), as in the pipeline.
     layer_options lo;
-    gptq_options& opt = lo.gptq;
-    opt = gptq_options_of(a, true);
-    opt.grid.fp16_scale = true;
+    lo.gptq = gptq_options_of(a, true);
+    lo.gptq.grid.fp16_scale = true;
     const select_scope scope = scope_of(a);
-    const budget b = budget_of(a, 0.0035, &opt.grid, opt.act_order);
+    const budget b = budget_of(a, 0.0035, &lo.gptq.grid, lo.gptq.act_order);
     lo.rtn_contrast = a.has("rtn-contrast");
-    const bool rtn_contrast = lo.rtn_contrast;
-    lo.kept_format = outlier_format_of(a);
-    const value_format fmt = lo.kept_format;
+    lo.kept_format = kept_format_of(a);
     // Not solve_start_of: --grads is read before --threads.
     const solve_paths paths = solve_paths_of(a);
     const std::string g_path = a.required("grads");
@@ -85,9 +82,9 @@ inline int run_tacq(const arguments& a) {
         const std::string& name = names[i];
         float_matrix w = read_matrix(W, name, "weights");
         const float_matrix g = read_matrix_like(G, name, "grads", w.rows, w.cols);
-        opt.name = name;
+        lo.gptq.name = name;
         // RTN reads no Hessian, so none is loaded for it.
-        const gptq_result c = rtn_contrast ? contrast_layer(w.view(), matrix_view<const float>{}, lo, pol)
+        const gptq_result c = lo.rtn_contrast ? contrast_layer(w.view(), matrix_view<const float>{}, lo, pol)
                                            : contrast_layer(w.view(), H.get(name, w.cols).view(), lo, pol);
         const double loss = c.report.total_loss;  // 0 for RTN
         score_inputs si;
@@ -97,7 +94,7 @@ inline int run_tacq(const arguments& a) {
         float_matrix s{w.rows, w.cols, std::vector<float>(w.data.size())};
         compute_scores(score_method::tacq, si, s.view(), pol);
         say("contrast [", i + 1, "/", names.size(), "] ", name, " ", w.rows, "x", w.cols,
-            rtn_contrast ? " (rtn)" : "", ": loss ", loss);
+            lo.rtn_contrast ? " (rtn)" : "", ": loss ", loss);
         contrast.push_back({{"name", name}, {"loss", loss}});
         weights.push_back(std::move(w));
         scores.push_back(std::move(s));
@@ -123,11 +120,11 @@ inline int run_tacq(const arguments& a) {
     for (std::size_t i = 0; i < names.size(); ++i) {
         const std::string& name = names[i];
         float_matrix& w = weights[i];
-        opt.name = name;
+        lo.gptq.name = name;
         const gptq_result r =
             final_layer(std::move(w.data), w.rows, w.cols, H.get(name, w.cols).view(), sel.masks[i], lo, pol);
         H.release(name, std::span(names).subspan(i + 1));  // once no later matrix shares it
-        packed.push_back(pack(r.q, {fmt, true}, pol));
+        packed.push_back(pack(r.q, {lo.kept_format, true}, pol));
         const storage_cost bb = packed.back().bits_used();
         say("final [", i + 1, "/", names.size(), "] ", name, ": loss ", r.report.total_loss, ", kept ",
             r.q.kept.count(), ", ", bb.per_weight(), " bits/weight");
@@ -147,12 +144,12 @@ inline int run_tacq(const arguments& a) {
                        {"hessians", paths.hessians},
                        {"grads", g_path},
                        {"output", paths.output},
-                       {"settings", gptq_settings_json(opt)},
-                       {"contrast", rtn_contrast ? "rtn" : "gptq"},
+                       {"settings", gptq_settings_json(lo.gptq)},
+                       {"contrast", lo.rtn_contrast ? "rtn" : "gptq"},
                        {"budget", budget_json(b, scope)},
                        {"selected", sel.selected},
                        {"scored", sel.scored},
-                       {"outlier_format", to_string(fmt)},
+                       {"kept_format", to_string(lo.kept_format)},
                        {"tensors", tensors},
                        {"bits", breakdown_json(total)},
                        {"seconds", seconds_since(t0)}};
@@ -167,7 +164,7 @@ inline command tacq_command() {
                   {{"weights", true},
                    {"grads", true},
                    {"rtn-contrast", false},
-                   {"outlier-format", true},
+                   {"kept-format", true},
                    {"calibration", true},
                    {"masks", true}}}),
             0, run_tacq};

@@ -242,14 +242,6 @@ inline constexpr std::string_view quant_help =
   --quiet               no progress lines
 )";
 
-/// --kept-format fp16|bf16.
-inline value_format kept_format_of(const arguments& a) {
-    const auto f = a.get("kept-format").value_or("fp16");
-    if (f == "fp16") return value_format::fp16;
-    if (f == "bf16") return value_format::bf16;
-    throw usage_error("option '--kept-format': '" + f + "' is not fp16 or bf16");
-}
-
 /// Pipeline options from the quantization flags, for `method` at `bits`.
 inline pipeline_options quant_options(const arguments& a, const method_spec& method, int bits, const exec_policy& pol) {
     pipeline_options o;

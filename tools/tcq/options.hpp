@@ -12,6 +12,7 @@
 
 #include "args.hpp"
 #include "tcq/core/parallel.hpp"
+#include "tcq/core/value_format.hpp"
 #include "tcq/gptq/options.hpp"
 #include "tcq/pack/blocks.hpp"
 #include "tcq/select/budget.hpp"
@@ -141,6 +142,14 @@ inline nlohmann::json gptq_settings_json(const gptq_options& o) {
             {"damping", o.hinv.damping.relative},
             {"torch_order", o.hinv.method == hinv_method::torch},
             {"block_size", o.block_size}};
+}
+
+/// --kept-format fp16|bf16.
+inline value_format kept_format_of(const arguments& a) {
+    const auto f = a.get("kept-format").value_or("fp16");
+    if (f == "fp16") return value_format::fp16;
+    if (f == "bf16") return value_format::bf16;
+    throw usage_error("option '--kept-format': '" + f + "' is not fp16 or bf16");
 }
 
 /// --scope global|matrix|row (default global).

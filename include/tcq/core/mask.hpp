@@ -28,6 +28,9 @@ public:
     [[nodiscard]] index_t cols() const noexcept { return cols_; }
     /// Bits, rows·cols.
     [[nodiscard]] index_t size() const noexcept { return rows_ * cols_; }
+    /// True for the 0 × 0 mask, the one convention for "no kept weights"; any
+    /// other mask has its matrix's shape (require_mask_shape).
+    [[nodiscard]] bool empty() const noexcept { return rows_ == 0 && cols_ == 0; }
 
     /// Bit of flat index r·cols + c (unchecked).
     [[nodiscard]] bool test(index_t flat) const noexcept {
@@ -115,5 +118,11 @@ private:
     index_t cols_ = 0;
     std::vector<std::uint64_t> words_;
 };
+
+/// Throws unless `kept` is empty (0 × 0, no kept weights) or rows × cols.
+inline void require_mask_shape(const mask& kept, index_t rows, index_t cols, std::string_view what) {
+    require(kept.empty() || (kept.rows() == rows && kept.cols() == cols), what,
+            ": mask is ", kept.rows(), "x", kept.cols(), ", matrix is ", rows, "x", cols);
+}
 
 }  // namespace tcq

@@ -8,9 +8,9 @@
 ///   codes    : each row packed in blocks of 64 weights, b bits each; a last
 ///              partial block is padded to 64.
 ///   stats    : per (row, group) an fp16 scale and a u8 zero (24 bits).
-///   outliers : per kept weight a 16-bit value and the low 8 bits of its
+///   kept     : per kept weight a 16-bit value and the low 8 bits of its
 ///              column (24 bits); per row a unary bitmap of the high column
-///              bits (one 1 per outlier, one 0 per 256-column bucket); per 64
+///              bits (one 1 per kept weight, one 0 per 256-column bucket); per 64
 ///              rows a skip entry of two u32 offsets (64 bits).
 ///   g_idx    : under act-order only, a u16 group index per column.
 
@@ -22,8 +22,8 @@ namespace tcq::cost {
 
 inline constexpr index_t code_block = 64;        ///< weights per code block
 inline constexpr int stat_bits_per_group = 24;   ///< fp16 scale + u8 zero
-inline constexpr int outlier_value_bits = 16;    ///< fp16 or bf16
-inline constexpr int outlier_low_col_bits = 8;   ///< column mod 256
+inline constexpr int kept_value_bits = 16;    ///< fp16 or bf16
+inline constexpr int kept_low_col_bits = 8;   ///< column mod 256
 inline constexpr index_t col_bucket = 256;       ///< columns per high-bits bucket
 inline constexpr index_t skip_rows = 64;         ///< rows per skip entry
 inline constexpr int skip_entry_bits = 64;       ///< two u32 offsets
@@ -40,19 +40,19 @@ inline std::uint64_t stat_bits(index_t rows, index_t groups) {
 }
 
 /// Bits per kept weight that grow with their number: value + low column + one bitmap 1.
-inline constexpr int outlier_marginal_bits = outlier_value_bits + outlier_low_col_bits + 1;
+inline constexpr int kept_marginal_bits = kept_value_bits + kept_low_col_bits + 1;
 
-/// Bits of the outlier section that do not depend on k: bitmap 0s and skip entries.
-inline std::uint64_t outlier_fixed_bits(index_t rows, index_t cols) {
+/// Bits of the kept section that do not depend on k: bitmap 0s and skip entries.
+inline std::uint64_t kept_fixed_bits(index_t rows, index_t cols) {
     const index_t buckets = (cols + col_bucket - 1) / col_bucket;
     const index_t skips = (rows + skip_rows - 1) / skip_rows;
     return static_cast<std::uint64_t>(rows * buckets) + static_cast<std::uint64_t>(skips) * skip_entry_bits;
 }
 
 /// Bits of k kept weights in a rows × cols matrix (exact; k = 0 costs nothing).
-inline std::uint64_t outlier_bits(index_t k, index_t rows, index_t cols) {
+inline std::uint64_t kept_bits(index_t k, index_t rows, index_t cols) {
     if (k == 0) return 0;
-    return static_cast<std::uint64_t>(k) * outlier_marginal_bits + outlier_fixed_bits(rows, cols);
+    return static_cast<std::uint64_t>(k) * kept_marginal_bits + kept_fixed_bits(rows, cols);
 }
 
 /// Bits of the act-order group index: u16 per column when present.
@@ -69,14 +69,14 @@ namespace tcq {
 struct storage_cost {
     std::uint64_t codes = 0;     ///< b-bit codes (padded to 64-weight blocks)
     std::uint64_t stats = 0;     ///< fp16 scales + u8 zeros
-    std::uint64_t outliers = 0;  ///< kept weights: values, low columns, bitmap, skip entries
+    std::uint64_t kept = 0;  ///< kept weights: values, low columns, bitmap, skip entries
     std::uint64_t g_idx = 0;     ///< act-order group indices
     std::uint64_t weights = 0;   ///< weights covered (rows × cols summed)
 
     /// Everything but the kept weights: codes + statistics + g_idx.
     [[nodiscard]] std::uint64_t base() const { return codes + stats + g_idx; }
     /// Sum of all kinds.
-    [[nodiscard]] std::uint64_t total() const { return base() + outliers; }
+    [[nodiscard]] std::uint64_t total() const { return base() + kept; }
     /// Average bits per weight (0 when there are no weights).
     [[nodiscard]] double per_weight() const { return ratio(total()); }
     /// Per-weight share of a count: one kind of bits (e.g. `c.stats`), or kept weights.
@@ -87,7 +87,7 @@ struct storage_cost {
     storage_cost& operator+=(const storage_cost& o) {
         codes += o.codes;
         stats += o.stats;
-        outliers += o.outliers;
+        kept += o.kept;
         g_idx += o.g_idx;
         weights += o.weights;
         return *this;
@@ -104,7 +104,7 @@ inline storage_cost matrix_cost(index_t rows, index_t cols, int bits, index_t gr
     storage_cost c;
     c.codes = cost::code_bits(rows, cols, bits);
     c.stats = cost::stat_bits(rows, groups);
-    c.outliers = cost::outlier_bits(kept, rows, cols);
+    c.kept = cost::kept_bits(kept, rows, cols);
     c.g_idx = cost::g_idx_bits(cols, act_order);
     c.weights = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols);
     return c;

@@ -2,8 +2,8 @@
 /// @file cuda/pack.cuh
 /// @brief CUDA kernels on packed matrices: dequantize to fp32, the fused
 /// GEMV, and the int8-activation GEMV (pack/gemv_batch_int8.hpp). Thin: codes, scales and kept weights are decoded with the element
-/// math of pack/blocks.hpp, pack/outliers.hpp and quant/element.hpp, which the
-/// CPU tests cover (reference::dequantize uses the same walk_outlier_row).
+/// math of pack/blocks.hpp, pack/kept.hpp and quant/element.hpp, which the
+/// CPU tests cover (reference::dequantize uses the same walk_kept_row).
 /// Compile-only here (no GPU on the build machines).
 ///
 /// Results: dequantize is bit for bit the CPU one. The GEMV sums each row
@@ -19,7 +19,7 @@
 
 #include "tcq/pack/blocks.hpp"
 #include "tcq/pack/int8_math.hpp"
-#include "tcq/pack/outliers.hpp"
+#include "tcq/pack/kept.hpp"
 #include "tcq/quant/element.hpp"
 
 namespace tcq::cuda {
@@ -90,12 +90,12 @@ __global__ void dequantize_dense_kernel(packed_device_view W, float* __restrict_
 }
 
 /// One thread per 64-row skip group: writes the kept weights of its rows.
-__global__ void dequantize_outliers_kernel(packed_device_view W, float* __restrict__ out, index_t ldo) {
+__global__ void dequantize_kept_kernel(packed_device_view W, float* __restrict__ out, index_t ldo) {
     index_t r0, r1;
     std::uint64_t k, pos;
     if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r)
-        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+        walk_kept_row(W.bitmap, W.low_cols, W.values, kept_buckets(W.cols), k, pos,
                          [&](index_t c, std::uint16_t v) {
                              out[r * ldo + c] = decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16);
                          });
@@ -113,13 +113,13 @@ __global__ void gemv_dense_kernel(packed_device_view W, const float* __restrict_
 }
 
 /// One thread per 64-row skip group: y[r] += v·x[c] for the kept weights, in column order.
-__global__ void gemv_outliers_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
+__global__ void gemv_kept_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
     index_t r0, r1;
     std::uint64_t k, pos;
     if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r) {
         float acc = y[r];
-        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+        walk_kept_row(W.bitmap, W.low_cols, W.values, kept_buckets(W.cols), k, pos,
                          [&](index_t c, std::uint16_t v) {
                              acc = fmaf(decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16), x[c], acc);
                          });
@@ -206,15 +206,15 @@ __global__ void gemv_int8_dense_kernel(packed_device_view W, int8_device_activat
 }
 
 /// One thread per 64-row skip group: y[r] += fold of the CPU lanes o[j % 16]
-/// of the row's kept weights against fp32 x (the order of row_outliers).
-__global__ void gemv_int8_outliers_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
+/// of the row's kept weights against fp32 x (the order of row_kept).
+__global__ void gemv_int8_kept_kernel(packed_device_view W, const float* __restrict__ x, float* __restrict__ y) {
     index_t r0, r1;
     std::uint64_t k, pos;
     if (!skip_group(W, blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, r0, r1, k, pos)) return;
     for (index_t r = r0; r < r1; ++r) {
         float o[16] = {};
         int j = 0;
-        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+        walk_kept_row(W.bitmap, W.low_cols, W.values, kept_buckets(W.cols), k, pos,
                          [&](index_t c, std::uint16_t v) {
                              o[j % 16] = fmaf(decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16), x[c],
                                               o[j % 16]);
@@ -236,8 +236,8 @@ inline cudaError_t gemv_int8(const packed_device_view& W, const int8_device_acti
     constexpr unsigned warps = 8;
     gemv_int8_dense_kernel<<<static_cast<unsigned>((W.rows + warps - 1) / warps), warps * 32, 0, stream>>>(W, A, y);
     if (W.values != nullptr) {
-        const index_t groups = outlier_skips(W.rows);
-        gemv_int8_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, A.xf, y);
+        const index_t groups = kept_skips(W.rows);
+        gemv_int8_kept_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, A.xf, y);
     }
     return cudaGetLastError();
 }
@@ -265,7 +265,7 @@ __global__ void gemm_dense_kernel(packed_device_view W, const float* __restrict_
 }
 
 /// One thread per 64-row skip group: Y[i][r] += v·X[i][c] for the kept weights, in column order.
-__global__ void gemm_outliers_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
+__global__ void gemm_kept_kernel(packed_device_view W, const float* __restrict__ X, index_t ldx,
                                      float* __restrict__ Y, index_t ldy, int n) {
     index_t r0, r1;
     std::uint64_t k, pos;
@@ -273,7 +273,7 @@ __global__ void gemm_outliers_kernel(packed_device_view W, const float* __restri
     for (index_t r = r0; r < r1; ++r) {
         float acc[max_vectors];
         for (int i = 0; i < n; ++i) acc[i] = Y[i * ldy + r];
-        walk_outlier_row(W.bitmap, W.low_cols, W.values, outlier_buckets(W.cols), k, pos,
+        walk_kept_row(W.bitmap, W.low_cols, W.values, kept_buckets(W.cols), k, pos,
                          [&](index_t c, std::uint16_t v) {
                              const float w = decode_value(v, W.bf16 ? value_format::bf16 : value_format::fp16);
                              for (int i = 0; i < n; ++i) acc[i] = fmaf(w, X[i * ldx + c], acc[i]);
@@ -288,8 +288,8 @@ inline cudaError_t dequantize(const packed_device_view& W, float* out, index_t l
     const dim3 grid_dim(static_cast<unsigned>((W.cols + 255) / 256), static_cast<unsigned>(W.rows));
     dequantize_dense_kernel<<<grid_dim, 256, 0, stream>>>(W, out, ldo);
     if (W.values != nullptr) {
-        const index_t groups = outlier_skips(W.rows);
-        dequantize_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, out, ldo);
+        const index_t groups = kept_skips(W.rows);
+        dequantize_kept_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, out, ldo);
     }
     return cudaGetLastError();
 }
@@ -300,8 +300,8 @@ inline cudaError_t gemv(const packed_device_view& W, const float* x, float* y, c
     constexpr unsigned warps = 8;
     gemv_dense_kernel<<<static_cast<unsigned>((W.rows + warps - 1) / warps), warps * 32, 0, stream>>>(W, x, y);
     if (W.values != nullptr) {
-        const index_t groups = outlier_skips(W.rows);
-        gemv_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, x, y);
+        const index_t groups = kept_skips(W.rows);
+        gemv_kept_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, x, y);
     }
     return cudaGetLastError();
 }
@@ -317,8 +317,8 @@ inline cudaError_t gemv_batch(const packed_device_view& W, const float* X, index
     gemm_dense_kernel<<<static_cast<unsigned>((W.rows + warps - 1) / warps), warps * 32, 0, stream>>>(W, X, ldx, Y,
                                                                                                      ldy, n);
     if (W.values != nullptr) {
-        const index_t groups = outlier_skips(W.rows);
-        gemm_outliers_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, X, ldx, Y, ldy, n);
+        const index_t groups = kept_skips(W.rows);
+        gemm_kept_kernel<<<static_cast<unsigned>((groups + 127) / 128), 128, 0, stream>>>(W, X, ldx, Y, ldy, n);
     }
     return cudaGetLastError();
 }

@@ -331,7 +331,7 @@ gptq_result gptq_run(matrix_view<const float> Wsrc, std::vector<float>* moved, m
     st.dynamic_groups = grouped && !opt.static_groups;
     st.static_groups = grouped && opt.static_groups;
     st.fresh = opt.group_fit_mode == group_fit::fresh;
-    st.kept = kept.size() > 0 ? &kept : nullptr;
+    st.kept = kept.empty() ? nullptr : &kept;
     st.perm = opt.act_order ? rep.perm.data() : nullptr;
     const index_t ngroups = spec.groups(cols);
     std::vector<float> gs(static_cast<std::size_t>(std::max<index_t>(ngroups, 1) * st.rows_pad), 1.f),

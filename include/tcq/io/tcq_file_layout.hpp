@@ -112,11 +112,11 @@ struct matrix_header {
     std::uint32_t group_size;
     std::uint32_t flags;       ///< bit 0 act-order, bit 1 bf16 kept weights
     std::uint32_t name_bytes;  ///< length of the name that follows
-    std::uint64_t outliers;    ///< kept weights
+    std::uint64_t kept;    ///< kept weights
     std::uint8_t reserved[24];  ///< zero
 };
 static_assert(sizeof(matrix_header) == 64 && offsetof(matrix_header, bits) == 16 &&
-                  offsetof(matrix_header, flags) == 24 && offsetof(matrix_header, outliers) == 32 &&
+                  offsetof(matrix_header, flags) == 24 && offsetof(matrix_header, kept) == 32 &&
                   offsetof(matrix_header, reserved) == 40,
               "tcq file matrix header layout (docs/format.md)");
 

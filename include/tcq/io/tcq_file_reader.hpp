@@ -178,7 +178,7 @@ private:
             const auto mh = detail::struct_at<detail::matrix_header>(h);
             const std::uint64_t rows = mh.rows, cols = mh.cols;
             const std::uint32_t bits = mh.bits, gs = mh.group_size, flags = mh.flags, name_len = mh.name_bytes;
-            const std::uint64_t nout = mh.outliers;
+            const std::uint64_t nout = mh.kept;
             for (std::size_t i = 0; i < sizeof mh.reserved; ++i)
                 require(mh.reserved[i] == 0, W, ": matrix ", m, " reserved header byte ",
                         offsetof(detail::matrix_header, reserved) + i, " is not 0");
@@ -192,15 +192,15 @@ private:
             require(gs < lim, mw, ": invalid group size ", gs);
             require((flags & ~(detail::flag_act_order | detail::flag_bf16)) == 0, mw, ": unknown flags 0x", std::hex,
                     flags);
-            require(nout <= rows * cols, mw, ": ", nout, " outliers exceed ", rows, "x", cols);
+            require(nout <= rows * cols, mw, ": ", nout, " kept weights exceed ", rows, "x", cols);
             packed_info info;
             info.rows = static_cast<index_t>(rows);
             info.cols = static_cast<index_t>(cols);
             info.bits = static_cast<int>(std::min<std::uint32_t>(bits, 64));
             info.group_size = static_cast<index_t>(gs);
             info.act_order = flags & detail::flag_act_order;
-            info.outlier_format = (flags & detail::flag_bf16) ? value_format::bf16 : value_format::fp16;
-            info.outliers = static_cast<index_t>(nout);
+            info.kept_format = (flags & detail::flag_bf16) ? value_format::bf16 : value_format::fp16;
+            info.kept = static_cast<index_t>(nout);
             info.validate(mw);
             auto array = [&](section_kind k, const char* label, std::uint64_t bytes, std::size_t align) {
                 const auto d = next(k, m, label);
@@ -215,11 +215,11 @@ private:
             p.zeros = detail::span_as<std::uint8_t>(array(section_kind::zeros, "zeros", info.zero_bytes(), 1));
             if (info.act_order)
                 p.g_idx = detail::span_as<std::uint16_t>(array(section_kind::g_idx, "g_idx", info.g_idx_bytes(), 2));
-            if (info.outliers) {
-                p.outliers.values = detail::span_as<std::uint16_t>(array(section_kind::values, "outlier values", info.value_bytes(), 2));
-                p.outliers.low_cols = detail::span_as<std::uint8_t>(array(section_kind::low_cols, "outlier columns", info.low_col_bytes(), 1));
-                p.outliers.bitmap = detail::span_as<std::uint64_t>(array(section_kind::bitmap, "outlier bitmap", info.bitmap_bytes(), 8));
-                p.outliers.skips = detail::span_as<std::uint32_t>(array(section_kind::skips, "outlier skips", info.skip_bytes(), 4));
+            if (info.kept) {
+                p.kept.values = detail::span_as<std::uint16_t>(array(section_kind::values, "kept values", info.value_bytes(), 2));
+                p.kept.low_cols = detail::span_as<std::uint8_t>(array(section_kind::low_cols, "kept columns", info.low_col_bytes(), 1));
+                p.kept.bitmap = detail::span_as<std::uint64_t>(array(section_kind::bitmap, "kept bitmap", info.bitmap_bytes(), 8));
+                p.kept.skips = detail::span_as<std::uint32_t>(array(section_kind::skips, "kept skips", info.skip_bytes(), 4));
             }
             views_.push_back(packed_view::make(info, p, mw));
             names_.push_back(std::move(name));

@@ -114,9 +114,9 @@ private:
             mh.bits = static_cast<std::uint32_t>(info.bits);
             mh.group_size = static_cast<std::uint32_t>(info.group_size);
             mh.flags = (info.act_order ? detail::flag_act_order : 0u) |
-                       (info.outlier_format == value_format::bf16 ? detail::flag_bf16 : 0u);
+                       (info.kept_format == value_format::bf16 ? detail::flag_bf16 : 0u);
             mh.name_bytes = static_cast<std::uint32_t>(name.size());
-            mh.outliers = static_cast<std::uint64_t>(info.outliers);
+            mh.kept = static_cast<std::uint64_t>(info.kept);
             byte_writer<std::byte> h;
             h.put_bytes(&mh, sizeof mh).put_bytes(name.data(), name.size());
             owned.push_back(std::move(h).take());
@@ -127,11 +127,11 @@ private:
             secs.push_back({section_kind::scales, mi, std::as_bytes(p.scales)});
             secs.push_back({section_kind::zeros, mi, std::as_bytes(p.zeros)});
             if (info.act_order) secs.push_back({section_kind::g_idx, mi, std::as_bytes(p.g_idx)});
-            if (info.outliers) {
-                secs.push_back({section_kind::values, mi, std::as_bytes(p.outliers.values)});
-                secs.push_back({section_kind::low_cols, mi, std::as_bytes(p.outliers.low_cols)});
-                secs.push_back({section_kind::bitmap, mi, std::as_bytes(p.outliers.bitmap)});
-                secs.push_back({section_kind::skips, mi, std::as_bytes(p.outliers.skips)});
+            if (info.kept) {
+                secs.push_back({section_kind::values, mi, std::as_bytes(p.kept.values)});
+                secs.push_back({section_kind::low_cols, mi, std::as_bytes(p.kept.low_cols)});
+                secs.push_back({section_kind::bitmap, mi, std::as_bytes(p.kept.bitmap)});
+                secs.push_back({section_kind::skips, mi, std::as_bytes(p.kept.skips)});
             }
         }
         // Header + table.

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "tcq/core/simd.hpp"
 #include "tcq/pack/blocks.hpp"
@@ -136,6 +137,24 @@ TCQ_FORCEINLINE __m512 magic(__m512i v) {
         t = _mm512_srli_epi32(v, -L);
     return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(t, m, one, 0xEA));  // (t & m) | one
 }
+
+/// A 2-, 4- or 8-bit block widened to 16 lanes of 32 bits: lane j holds the
+/// fields of lane j of chunks 0..3 at bits 0, Bits, 2·Bits, 3·Bits.
+template <int Bits>
+TCQ_FORCEINLINE __m512i widen(const std::uint8_t* p) {
+    if constexpr (Bits == 2)
+        return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (Bits == 4)
+        return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else
+        return _mm512_loadu_si512(p);
+}
+
+/// Chunk k of a widened block as magic floats: field k·Bits moved to the top of the code slot.
+template <int Bits, int... K>
+TCQ_FORCEINLINE void magic_chunks(__m512i v, lanes16 (&q)[4], std::integer_sequence<int, K...>) {
+    ((q[K].r[0] = simd::fbatch(magic<23 - Bits - K * Bits, Bits>(v))), ...);
+}
 }  // namespace avx512
 
 /// AVX-512BW: one widening load per block, a shift + ternary-logic op per
@@ -144,28 +163,10 @@ TCQ_FORCEINLINE __m512 magic(__m512i v) {
 template <int Bits>
 TCQ_FORCEINLINE void decode_block(simd::isa::avx512bw, const std::uint8_t* p, lanes16 (&q)[4], bool wide_ok) {
     static_assert(simd::width == 16 && packed_bits_supported(Bits));
-    constexpr int top = 23 - Bits;  // field bit that lands on the top of the code slot
-    if constexpr (Bits == 2) {
-        const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 2>(v));
-        q[1].r[0] = simd::fbatch(avx512::magic<top - 2, 2>(v));
-        q[2].r[0] = simd::fbatch(avx512::magic<top - 4, 2>(v));
-        q[3].r[0] = simd::fbatch(avx512::magic<top - 6, 2>(v));
-    } else if constexpr (Bits == 4) {
-        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-        q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 4>(v));
-        q[1].r[0] = simd::fbatch(avx512::magic<top - 4, 4>(v));
-        q[2].r[0] = simd::fbatch(avx512::magic<top - 8, 4>(v));
-        q[3].r[0] = simd::fbatch(avx512::magic<top - 12, 4>(v));
-    } else if constexpr (Bits == 8) {
-        const __m512i v = _mm512_loadu_si512(p);
-        q[0].r[0] = simd::fbatch(avx512::magic<top - 0, 8>(v));
-        q[1].r[0] = simd::fbatch(avx512::magic<top - 8, 8>(v));
-        q[2].r[0] = simd::fbatch(avx512::magic<top - 16, 8>(v));
-        q[3].r[0] = simd::fbatch(avx512::magic<top - 24, 8>(v));
-    } else {
+    if constexpr (Bits == 3)
         decode_block<Bits>(simd::isa::portable{}, p, q, wide_ok);
-    }
+    else
+        avx512::magic_chunks<Bits>(avx512::widen<Bits>(p), q, std::make_integer_sequence<int, 4>{});
 }
 #endif
 
@@ -209,10 +210,11 @@ TCQ_FORCEINLINE void decode_block(const std::uint8_t* p, lanes16 (&q)[4], bool w
 /// 4 KB on every benchmarked shape, by most on 8192² (3 KB rows).
 inline constexpr index_t code_prefetch_bytes = 8192;
 
-/// Prefetches the code bytes code_prefetch_bytes past `p` (a hint: never faults).
+/// Prefetches the code bytes `Ahead` bytes past `p` (a hint: never faults).
+template <index_t Ahead = code_prefetch_bytes>
 TCQ_FORCEINLINE void prefetch_codes(const std::uint8_t* p) {
 #if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p + code_prefetch_bytes);
+    __builtin_prefetch(p + Ahead);
 #else
     (void)p;
 #endif

@@ -30,7 +30,7 @@ void dequantize_rows(Arch arch, const packed_view& W, index_t r0, index_t r1, ma
     }
     alignas(64) float tmp[16];
     const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
-    outlier_cursor cur(W.parts().outliers, info.cols, r0);
+    kept_cursor cur(W.parts().kept, info.cols, r0);
     for (index_t r = r0; r < r1; ++r) {
         for (index_t g = 0; g < G; ++g) {
             sf[static_cast<std::size_t>(g)] = W.scale(r, g);
@@ -62,7 +62,7 @@ void dequantize_rows(Arch arch, const packed_view& W, index_t r0, index_t r1, ma
                 }
             }
         }
-        cur.next_row([&](index_t, index_t c, std::uint16_t v) { o[c] = decode_value(v, info.outlier_format); });
+        cur.next_row([&](index_t, index_t c, std::uint16_t v) { o[c] = decode_value(v, info.kept_format); });
     }
 }
 }  // namespace detail

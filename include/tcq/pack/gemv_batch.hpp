@@ -228,10 +228,10 @@ struct row_stats {
 /// Σ of a row's kept weights against n vectors in the canonical order:
 /// o[j % 16] = fma(v_j, x_c, o[j % 16]), then fold_lanes(o). Portable: one
 /// loop step per kept weight.
-struct row_outliers {
+struct row_kept {
     std::vector<float> acc;
-    explicit row_outliers(index_t n) : acc(static_cast<std::size_t>(16 * n)) {}
-    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+    explicit row_kept(index_t n) : acc(static_cast<std::size_t>(16 * n)) {}
+    void run(kept_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
         std::fill(acc.begin(), acc.end(), 0.f);
         const value_format f = bf16 ? value_format::bf16 : value_format::fp16;
         cur.next_row([&](index_t j, index_t c, std::uint16_t bits) {
@@ -246,8 +246,8 @@ struct row_outliers {
 };
 
 /// Y(v, r) = yd[(r − r0)·n + v] + the kept weights of each row r in [r0, r1), walked row by row.
-template <class RowOutliers>
-void kept_rows(RowOutliers& ro, outlier_cursor& cur, bool bf16, index_t r0, index_t r1, const float* const* x,
+template <class RowKept>
+void kept_rows(RowKept& ro, kept_cursor& cur, bool bf16, index_t r0, index_t r1, const float* const* x,
                index_t n, const float* yd, matrix_view<float> Y) {
     std::vector<float> os(static_cast<std::size_t>(n));
     for (index_t r = r0; r < r1; ++r) {
@@ -260,21 +260,21 @@ void kept_rows(RowOutliers& ro, outlier_cursor& cur, bool bf16, index_t r0, inde
 /// Pass 2 of the products, rows [r0, r1) (r0 a multiple of 64): Y(v, r) =
 /// yd[(r − r0)·n + v] + the kept weights of row r against fp32 x[v].
 /// Portable overload: the row walk.
-inline void kept_pass(simd::isa::portable, const packed_view& W, outlier_cursor& cur, index_t r0, index_t r1,
+inline void kept_pass(simd::isa::portable, const packed_view& W, kept_cursor& cur, index_t r0, index_t r1,
                       const float* const* x, index_t n, const float* yd, matrix_view<float> Y) {
-    row_outliers ro(n);
-    kept_rows(ro, cur, W.info().outlier_format == value_format::bf16, r0, r1, x, n, yd, Y);
+    row_kept ro(n);
+    kept_rows(ro, cur, W.info().kept_format == value_format::bf16, r0, r1, x, n, yd, Y);
 }
 
-#if TCQ_OUTLIER_AVX512
-/// row_outliers with AVX-512: the row's kept weights 16 at a time, already in
-/// their canonical lanes (outlier_cursor::next_row_batches).
-struct row_outliers_avx512 {
-    explicit row_outliers_avx512(index_t) {}
+#if TCQ_KEPT_AVX512
+/// row_kept with AVX-512: the row's kept weights 16 at a time, already in
+/// their canonical lanes (kept_cursor::next_row_batches).
+struct row_kept_avx512 {
+    explicit row_kept_avx512(index_t) {}
     /// Up to four vectors per walk of the row; the accumulators stay in
     /// registers (a masked store + reload per row would stall forwarding).
     template <int NV>
-    static void tile(outlier_cursor& cur, bool bf16, const float* const* x, float* out) {
+    static void tile(kept_cursor& cur, bool bf16, const float* const* x, float* out) {
         lanes16 acc[NV];
         for (auto& a : acc) a = l16_set(0.f);
         cur.next_row_batches(bf16, [&](__mmask16 m, __m512i col, __m512 val) {
@@ -285,11 +285,11 @@ struct row_outliers_avx512 {
         });
         for (int v = 0; v < NV; ++v) out[v] = l16_fold(acc[v]);
     }
-    void run(outlier_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
+    void run(kept_cursor& cur, bool bf16, const float* const* x, index_t n, float* out) {
         for (index_t v0 = 0; v0 < n; v0 += 4) {
             const bool last = v0 + 4 >= n;
-            outlier_cursor c = last ? outlier_cursor() : cur;  // earlier tiles walk a copy of the row
-            outlier_cursor& w = last ? cur : c;
+            kept_cursor c = last ? kept_cursor() : cur;  // earlier tiles walk a copy of the row
+            kept_cursor& w = last ? cur : c;
             switch (std::min<index_t>(4, n - v0)) {
                 case 1: tile<1>(w, bf16, x + v0, out + v0); break;
                 case 2: tile<2>(w, bf16, x + v0, out + v0); break;
@@ -300,9 +300,9 @@ struct row_outliers_avx512 {
     }
 };
 
-/// Rows [c0, c1) of a chunk decoded by decode_outlier_chunk (entries from
+/// Rows [c0, c1) of a chunk decoded by decode_kept_chunk (entries from
 /// row c0 on), vectors x[0..NV): Y(v0 + v, r) = yd[(r − c0)·n + v0 + v] + the
-/// row's kept weights in row_outliers' order (lane j % 16, fma, fold).
+/// row's kept weights in row_kept' order (lane j % 16, fma, fold).
 template <int NV>
 TCQ_FORCEINLINE void kept_tile(const std::int32_t* key, const float* val, std::int32_t B, index_t c0, index_t c1,
                                const float* const* x, const float* yd, index_t n, index_t v0, matrix_view<float> Y) {
@@ -334,18 +334,18 @@ TCQ_FORCEINLINE void kept_tile(const std::int32_t* key, const float* val, std::i
 }
 
 /// kept_pass with AVX-512 (F/BW/VBMI2): each 64-row chunk's bitmap is decoded
-/// in one sweep (decode_outlier_chunk), which costs about half the per-row
+/// in one sweep (decode_kept_chunk), which costs about half the per-row
 /// walk; same sums. Matrices too wide for its 31-bit keys walk rows in batches.
-inline void kept_pass(simd::isa::avx512vnni, const packed_view& W, outlier_cursor& cur, index_t r0, index_t r1,
+inline void kept_pass(simd::isa::avx512vnni, const packed_view& W, kept_cursor& cur, index_t r0, index_t r1,
                       const float* const* x, index_t n, const float* yd, matrix_view<float> Y) {
     const packed_info& info = W.info();
-    const bool bf16 = info.outlier_format == value_format::bf16;
-    if (info.cols > outlier_chunk_max_cols) {
-        row_outliers_avx512 ro(n);
+    const bool bf16 = info.kept_format == value_format::bf16;
+    if (info.cols > kept_chunk_max_cols) {
+        row_kept_avx512 ro(n);
         kept_rows(ro, cur, bf16, r0, r1, x, n, yd, Y);
         return;
     }
-    const outlier_arrays& a = W.parts().outliers;
+    const kept_arrays& a = W.parts().kept;
     std::size_t most = 0;  // largest chunk
     for (index_t c0 = r0; c0 < r1 && !a.values.empty(); c0 += cost::skip_rows) {
         const auto s = static_cast<std::size_t>(c0 / cost::skip_rows) * 2;
@@ -353,10 +353,10 @@ inline void kept_pass(simd::isa::avx512vnni, const packed_view& W, outlier_curso
     }
     aligned_vector<std::int32_t> key(most + 32);
     aligned_vector<float> val(most + 32);
-    const auto B = static_cast<std::int32_t>(outlier_buckets(info.cols) * cost::col_bucket);
+    const auto B = static_cast<std::int32_t>(kept_buckets(info.cols) * cost::col_bucket);
     for (index_t c0 = r0; c0 < r1; c0 += cost::skip_rows) {
         const index_t c1 = std::min(r1, c0 + cost::skip_rows);
-        decode_outlier_chunk(a, c0, bf16, key.data(), val.data());
+        decode_kept_chunk(a, c0, bf16, key.data(), val.data());
         const float* yc = yd + (c0 - r0) * n;
         for (index_t v0 = 0; v0 < n; v0 += 4) switch (std::min<index_t>(4, n - v0)) {
                 case 1: kept_tile<1>(key.data(), val.data(), B, c0, c1, x + v0, yc, n, v0, Y); break;
@@ -368,7 +368,7 @@ inline void kept_pass(simd::isa::avx512vnni, const packed_view& W, outlier_curso
 }
 #endif
 
-/// Rows per task: about four tasks per thread, in whole 64-row outlier
+/// Rows per task: about four tasks per thread, in whole 64-row kept-weight
 /// chunks. Long contiguous runs keep each thread's code stream sequential
 /// (measured ~5% over 64-row tasks on 2 threads); four per thread still
 /// balance a late-waking worker. Rows are independent, so the results do
@@ -388,7 +388,7 @@ void product_rows(Arch arch, const packed_view& W, const product_plan& p, index_
     const std::uint8_t* end = W.parts().codes.data() + W.parts().codes.size();
     std::vector<const float*> x(static_cast<std::size_t>(n));
     for (index_t v = 0; v < n; ++v) x[static_cast<std::size_t>(v)] = p.xp.data() + v * p.padded;
-    outlier_cursor cur(W.parts().outliers, info.cols, r0);
+    kept_cursor cur(W.parts().kept, info.cols, r0);
     std::vector<float> yd(static_cast<std::size_t>((r1 - r0) * n));
     // Pass 1: dense part and group correction of every row of the chunk.
     cur.prefetch_rows(r0, r1);

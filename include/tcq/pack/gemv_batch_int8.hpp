@@ -359,14 +359,6 @@ TCQ_FORCEINLINE void int8_block_dots(simd::isa::avx512vnni, const std::uint8_t* 
 /// at 4096² ~30 % slower than 1.5–3 KB, and 2 KB was best or tied for b = 2, 3.
 inline constexpr index_t int8_prefetch_bytes = 2048;
 
-TCQ_FORCEINLINE void int8_prefetch(const std::uint8_t* p) {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p + int8_prefetch_bytes);
-#else
-    (void)p;
-#endif
-}
-
 /// Integer lane sums D[v] of K code blocks from p (x-block pointers xb[v]).
 /// Wide: every block of the row may be read 32 bytes wide (not the array's last row).
 template <int Bits, int NV, int K, bool Wide, class Arch>
@@ -377,7 +369,7 @@ TCQ_FORCEINLINE void int8_xblock_dots(Arch arch, const std::uint8_t* p, const st
         for (auto& r : d.r) r = simd::ibatch(0);
     for (int k = 0; k < K; ++k) {
         const std::uint8_t* q = p + k * bb;
-        if (k == 0 || bb * K > 64) int8_prefetch(q);  // one per line
+        if (k == 0 || bb * K > 64) prefetch_codes<int8_prefetch_bytes>(q);  // one per line
         const std::int8_t* x[NV];
         for (int v = 0; v < NV; ++v) x[v] = xb[v] + k * block_weights;
         int8_block_dots<Bits, NV>(arch, q, Wide || end - q >= 32, x, D);
@@ -495,7 +487,7 @@ void int8_rows(Arch arch, const packed_view& W, const int8_activations& A, index
         w[static_cast<std::size_t>(v)] = rs.scales(v);
         xf[static_cast<std::size_t>(v)] = A.xf.data() + v * A.padded;
     }
-    outlier_cursor cur(W.parts().outliers, info.cols, r0);
+    kept_cursor cur(W.parts().kept, info.cols, r0);
     std::vector<float> yd(static_cast<std::size_t>((r1 - r0) * n));
     cur.prefetch_rows(r0, r1);
     // Pass 1: dense part and zero-point correction (pass 2: kept weights, as in

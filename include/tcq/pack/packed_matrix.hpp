@@ -10,7 +10,7 @@
 ///   scales   rows × groups fp16 bits, row-major; finite and > 0.
 ///   zeros    rows × groups u8, each ≤ 2^bits − 1.
 ///   g_idx    cols u16 group indices, only under act-order.
-///   outliers pack/outliers.hpp.
+///   kept     pack/kept.hpp.
 
 #include <algorithm>
 #include <cstdint>
@@ -23,7 +23,7 @@
 #include "tcq/core/parallel.hpp"
 #include "tcq/core/storage_cost.hpp"
 #include "tcq/pack/blocks.hpp"
-#include "tcq/pack/outliers.hpp"
+#include "tcq/pack/kept.hpp"
 #include "tcq/quant/element.hpp"
 #include "tcq/quant/quantized.hpp"
 
@@ -36,8 +36,8 @@ struct packed_info {
     int bits = 0;                                    ///< 2, 3, 4 or 8
     index_t group_size = 0;                          ///< 0: one scale/zero per row
     bool act_order = false;                          ///< a g_idx array is stored
-    value_format outlier_format = value_format::fp16;  ///< type of the kept weights
-    index_t outliers = 0;                            ///< number of kept 16-bit weights
+    value_format kept_format = value_format::fp16;  ///< type of the kept weights
+    index_t kept = 0;                            ///< number of kept 16-bit weights
 
     /// Largest code, 2^bits − 1.
     [[nodiscard]] unsigned maxq() const { return (1u << bits) - 1u; }
@@ -58,20 +58,20 @@ struct packed_info {
     [[nodiscard]] std::uint64_t zero_bytes() const { return u(rows) * u(groups()); }
     /// Bytes of the u16 act-order group indices (cols × 2, or 0 without act-order).
     [[nodiscard]] std::uint64_t g_idx_bytes() const { return act_order ? u(cols) * 2 : 0; }
-    /// Bytes of the 16-bit kept-weight values (outliers × 2).
-    [[nodiscard]] std::uint64_t value_bytes() const { return u(outliers) * 2; }
-    /// Bytes of the kept weights' low column bytes (one per outlier).
-    [[nodiscard]] std::uint64_t low_col_bytes() const { return u(outliers); }
-    /// Bytes of the outlier bitmap, padded to whole 64-bit words.
+    /// Bytes of the 16-bit kept-weight values (kept × 2).
+    [[nodiscard]] std::uint64_t value_bytes() const { return u(kept) * 2; }
+    /// Bytes of the kept weights' low column bytes (one per kept weight).
+    [[nodiscard]] std::uint64_t low_col_bytes() const { return u(kept); }
+    /// Bytes of the kept bitmap, padded to whole 64-bit words.
     [[nodiscard]] std::uint64_t bitmap_bytes() const {
-        return (outlier_bitmap_bits(outliers, rows, cols) + 63) / 64 * 8;
+        return (kept_bitmap_bits(kept, rows, cols) + 63) / 64 * 8;
     }
-    /// Bytes of the skip table (two u32 per 64 rows; 0 without outliers).
-    [[nodiscard]] std::uint64_t skip_bytes() const { return outliers ? u(outlier_skips(rows)) * 8 : 0; }
+    /// Bytes of the skip table (two u32 per 64 rows; 0 without kept weights).
+    [[nodiscard]] std::uint64_t skip_bytes() const { return kept ? u(kept_skips(rows)) * 8 : 0; }
 
     /// Throws tcq::error naming `what` unless the shape and format are storable:
     /// 1 ≤ rows, cols < 2^31; bits ∈ {2,3,4,8}; 0 ≤ group_size < 2^31;
-    /// 0 ≤ outliers ≤ rows·cols with a bitmap below 2^32 bits; ≤ 65536 groups under act-order.
+    /// 0 ≤ kept ≤ rows·cols with a bitmap below 2^32 bits; ≤ 65536 groups under act-order.
     void validate(std::string_view what) const {
         constexpr index_t lim = index_t{1} << 31;
         require(rows >= 1 && rows < lim && cols >= 1 && cols < lim, what, ": unsupported shape ", rows, "x", cols,
@@ -79,12 +79,12 @@ struct packed_info {
         require(packed_bits_supported(bits), what, ": unsupported bit width ", bits,
                 " (the packed format stores 2, 3, 4 or 8 bits)");
         require(group_size >= 0 && group_size < lim, what, ": invalid group size ", group_size);
-        require(outlier_format == value_format::fp16 || outlier_format == value_format::bf16, what,
-                ": unknown outlier value format ", static_cast<int>(outlier_format));
-        require(outliers >= 0 && outliers <= rows * cols, what, ": outlier count ", outliers, " outside [0, ",
+        require(kept_format == value_format::fp16 || kept_format == value_format::bf16, what,
+                ": unknown kept value format ", static_cast<int>(kept_format));
+        require(kept >= 0 && kept <= rows * cols, what, ": kept count ", kept, " outside [0, ",
                 rows * cols, "]");
-        require(outlier_bitmap_bits(outliers, rows, cols) < (std::uint64_t{1} << 32), what,
-                ": outlier bitmap exceeds the 32-bit offsets of the format");
+        require(kept_bitmap_bits(kept, rows, cols) < (std::uint64_t{1} << 32), what,
+                ": kept bitmap exceeds the 32-bit offsets of the format");
         require(!act_order || groups() <= 65536, what, ": ", groups(),
                 " groups do not fit the u16 act-order group index");
     }
@@ -96,16 +96,16 @@ private:
 /// Exact cost of a packed matrix in bits, from tcq/core/storage_cost.hpp (the model the
 /// bit-budget solver uses).
 inline storage_cost packed_bits(const packed_info& i) {
-    return matrix_cost(i.rows, i.cols, i.bits, i.groups(), i.outliers, i.act_order);
+    return matrix_cost(i.rows, i.cols, i.bits, i.groups(), i.kept, i.act_order);
 }
 
 /// Bits actually stored (array bytes × 8): equal to packed_bits except for the
-/// outlier bitmap, which is padded to whole 64-bit words.
+/// kept bitmap, which is padded to whole 64-bit words.
 inline storage_cost stored_bits(const packed_info& i) {
     storage_cost b;
     b.codes = i.code_bytes() * 8;
     b.stats = (i.scale_bytes() + i.zero_bytes()) * 8;
-    b.outliers = (i.value_bytes() + i.low_col_bytes() + i.bitmap_bytes() + i.skip_bytes()) * 8;
+    b.kept = (i.value_bytes() + i.low_col_bytes() + i.bitmap_bytes() + i.skip_bytes()) * 8;
     b.g_idx = i.g_idx_bytes() * 8;
     b.weights = static_cast<std::uint64_t>(i.rows) * static_cast<std::uint64_t>(i.cols);
     return b;
@@ -117,7 +117,7 @@ struct packed_parts {
     std::span<const std::uint16_t> scales;  ///< rows × groups fp16 bits
     std::span<const std::uint8_t> zeros;    ///< rows × groups
     std::span<const std::uint16_t> g_idx;   ///< cols, act-order only
-    outlier_arrays outliers;                ///< empty when there are none
+    kept_arrays kept;                ///< empty when there are none
 };
 
 class packed_matrix;
@@ -130,7 +130,7 @@ public:
     packed_view() = default;
 
     /// Checks shape, every array size, every scale (finite fp16 > 0), zero
-    /// (≤ maxq), g_idx (< groups), the padding codes (0), the outlier bitmap
+    /// (≤ maxq), g_idx (< groups), the padding codes (0), the kept bitmap
     /// and columns, and that each kept weight's code is its zero point.
     /// Throws tcq::error naming `what` on the first violation.
     static packed_view make(const packed_info& info, const packed_parts& parts,
@@ -163,9 +163,9 @@ public:
                     require(block_code(last, info.bits, static_cast<int>(i)) == 0, what, ": padding code of row ", r,
                             ", column ", info.cols - tail + i, " is not 0");
             }
-        validate_outliers(parts.outliers, info.rows, info.cols, info.outliers, info.outlier_format, what);
+        validate_kept(parts.kept, info.rows, info.cols, info.kept, info.kept_format, what);
         packed_view v(info, parts);
-        outlier_cursor cur(parts.outliers, info.cols, 0);
+        kept_cursor cur(parts.kept, info.cols, 0);
         for (index_t r = 0; r < info.rows; ++r)
             cur.next_row([&](index_t, index_t c, std::uint16_t) {
                 const unsigned z = v.zero_code(r, v.group_of(c));
@@ -219,7 +219,7 @@ private:
 
 /// Options of pack().
 struct pack_options {
-    /// Storage type of the kept weights (the file field is still `outlier_format`).
+    /// Storage type of the kept weights (the file field is still `kept_format`).
     value_format kept_format = value_format::fp16;
     /// Check that every non-kept value equals its dequantized code bit for bit
     /// (catches producers whose values and codes disagree).
@@ -237,10 +237,10 @@ public:
         scales_.assign(p.scales.begin(), p.scales.end());
         zeros_.assign(p.zeros.begin(), p.zeros.end());
         g_idx_.assign(p.g_idx.begin(), p.g_idx.end());
-        out_.values.assign(p.outliers.values.begin(), p.outliers.values.end());
-        out_.low_cols.assign(p.outliers.low_cols.begin(), p.outliers.low_cols.end());
-        out_.bitmap.assign(p.outliers.bitmap.begin(), p.outliers.bitmap.end());
-        out_.skips.assign(p.outliers.skips.begin(), p.outliers.skips.end());
+        out_.values.assign(p.kept.values.begin(), p.kept.values.end());
+        out_.low_cols.assign(p.kept.low_cols.begin(), p.kept.low_cols.end());
+        out_.bitmap.assign(p.kept.bitmap.begin(), p.kept.bitmap.end());
+        out_.skips.assign(p.kept.skips.begin(), p.kept.skips.end());
     }
 
     /// Shape and format.
@@ -260,7 +260,7 @@ private:
     std::vector<std::uint16_t> scales_;
     std::vector<std::uint8_t> zeros_;
     std::vector<std::uint16_t> g_idx_;
-    outlier_storage out_;
+    kept_storage out_;
 };
 
 /// Packs a quantized matrix (GPTQ/RTN result plus its kept mask).
@@ -279,12 +279,11 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
     info.bits = g.spec.bits;
     info.group_size = g.spec.group_size;
     info.act_order = !q.g_idx.empty();
-    info.outlier_format = opt.kept_format;
+    info.kept_format = opt.kept_format;
     // The mask is the one part whose shape can disagree with the grid's (it may be empty).
+    require_mask_shape(q.kept, q.rows(), q.cols(), what);
     const bool has_mask = q.has_kept();
-    require(!has_mask || (q.kept.rows() == q.rows() && q.kept.cols() == q.cols()), what, ": kept mask is ",
-            q.kept.rows(), "x", q.kept.cols(), ", matrix is ", q.rows(), "x", q.cols());
-    info.outliers = has_mask ? q.kept.count() : 0;
+    info.kept = has_mask ? q.kept.count() : 0;
     info.validate(what);
     const index_t G = info.groups();
     require(static_cast<index_t>(g.params.size()) == q.rows() * G, what, ": grid holds ",
@@ -331,7 +330,7 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
                                 std::isfinite(decode_value(encode_value(q.values[i], opt.kept_format), opt.kept_format)),
                             what, ": kept weight ", q.values[i], " at (", r, ", ", c, ") is not finite in ",
                             to_string(opt.kept_format),
-                            opt.kept_format == value_format::fp16 ? "; store outliers as bf16" : "");
+                            opt.kept_format == value_format::fp16 ? "; store kept weights as bf16" : "");
                     code = zero_of(r, gi);
                 } else {
                     code = q.codes[i];
@@ -347,12 +346,12 @@ inline packed_matrix pack(const quantized_matrix& q, const pack_options& opt = {
             }
         }
     });
-    if (info.outliers) {
+    if (info.kept) {
         const auto flat = q.kept.indices();
         std::vector<std::uint16_t> vals(flat.size());
         for (std::size_t i = 0; i < flat.size(); ++i)
             vals[i] = encode_value(q.values[static_cast<std::size_t>(flat[i])], opt.kept_format);
-        m.out_ = build_outliers(q.rows(), q.cols(), flat, vals);
+        m.out_ = build_kept(q.rows(), q.cols(), flat, vals);
     }
     return m;
 }
@@ -385,14 +384,14 @@ inline quantized_matrix unpack(const packed_view& p) {
                 dequant_code(static_cast<float>(code), p.scale(r, g), static_cast<float>(p.zero_code(r, g)));
         }
     q.kept = mask(info.rows, info.cols);
-    if (info.outliers) {
-        outlier_cursor cur(p.parts().outliers, info.cols, 0);
+    if (info.kept) {
+        kept_cursor cur(p.parts().kept, info.cols, 0);
         for (index_t r = 0; r < info.rows; ++r)
             cur.next_row([&](index_t, index_t c, std::uint16_t v) {
                 const auto i = static_cast<std::size_t>(r * info.cols + c);
                 q.kept.set(r, c);
                 q.codes[i] = 0;
-                q.values[i] = decode_value(v, info.outlier_format);
+                q.values[i] = decode_value(v, info.kept_format);
             });
     }
     return q;

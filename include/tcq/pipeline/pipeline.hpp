@@ -30,7 +30,7 @@
 #include "tcq/gptq/options.hpp"
 #include "tcq/gptq/report.hpp"
 #include "tcq/gptq/solver.hpp"
-#include "tcq/pack/outliers.hpp"
+#include "tcq/pack/kept.hpp"
 #include "tcq/pipeline/distribution.hpp"
 #include "tcq/pipeline/layer.hpp"
 #include "tcq/pipeline/method.hpp"
@@ -427,7 +427,7 @@ private:
         const float maxq = spec.maxq();
         for (auto& r : rc.pass) {
             auto& q = r.q;
-            if (q.kept.size() == 0) continue;
+            if (!q.has_kept()) continue;
             for (const index_t f : q.kept.indices()) {
                 const index_t row = f / q.cols(), col = f % q.cols();
                 const grid_param p = q.grid.at(row, q.group_of(col));

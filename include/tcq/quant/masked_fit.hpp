@@ -42,12 +42,6 @@ template <class Kept>
     return fit_segment(std::span<const float>(scratch.data(), x.size()), spec);
 }
 
-/// Throws unless `kept` is empty (0 × 0, no kept weights) or rows × cols.
-inline void require_mask_shape(const mask& kept, index_t rows, index_t cols, std::string_view what) {
-    require((kept.rows() == 0 && kept.cols() == 0) || (kept.rows() == rows && kept.cols() == cols), what,
-            ": mask is ", kept.rows(), "x", kept.cols(), ", matrix is ", rows, "x", cols);
-}
-
 /// fit_grid with the kept-entry rule (an empty mask gives exactly fit_grid),
 /// computed by the row-batched kernel of batched_fit.hpp (bit-identical).
 [[nodiscard]] inline grid fit_grid_masked(matrix_view<const float> W, const grid_spec& spec, const mask& kept,
@@ -57,7 +51,7 @@ inline void require_mask_shape(const mask& kept, index_t rows, index_t cols, std
     require_finite(W, "fit_grid_masked: W");
     grid out(spec, W.rows(), W.cols());
     const index_t gc = spec.group_cols(W.cols()), ng = spec.groups(W.cols());
-    const bool any = kept.size() > 0;
+    const bool any = !kept.empty();
     parallel_for(pol, W.rows(), 4 * static_cast<index_t>(simd::width), [&](index_t r0, index_t r1) {
         std::vector<float> scratch;
         for (index_t g = 0; g < ng; ++g) {

@@ -34,7 +34,7 @@ struct quantized_matrix {
     /// Columns of the matrix (the grid's).
     [[nodiscard]] index_t cols() const noexcept { return grid.cols; }
     /// True if the matrix has a kept mask, i.e. not the empty 0 × 0 one (it may still select no weight).
-    [[nodiscard]] bool has_kept() const noexcept { return kept.rows() != 0 || kept.cols() != 0; }
+    [[nodiscard]] bool has_kept() const noexcept { return !kept.empty(); }
     /// Group of column c (act-order aware).
     [[nodiscard]] index_t group_of(index_t c) const {
         return g_idx.empty() ? grid.group_of(c) : g_idx[static_cast<std::size_t>(c)];

@@ -31,7 +31,7 @@ namespace tcq {
     if (W.empty()) return q;
     quantize(W, q.grid, matrix_view<std::uint8_t>(q.codes.data(), W.rows(), W.cols()), pol);
     fake_quantize(W, q.grid, matrix_view<float>(q.values.data(), W.rows(), W.cols()), pol);
-    if (kept.size() > 0)
+    if (!kept.empty())
         for (index_t f : kept.indices()) {
             q.codes[static_cast<std::size_t>(f)] = 0;
             q.values[static_cast<std::size_t>(f)] = W(f / W.cols(), f % W.cols());

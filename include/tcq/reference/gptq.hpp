@@ -165,7 +165,7 @@ inline grid fit_grid_masked(matrix_view<const float> W, const grid_spec& spec, c
             const index_t c0 = g * gc, n = std::min(gc, W.cols() - c0);
             out.at(r, g) = reference::fit_segment_masked(
                 std::span<const float>(W.row(r) + c0, static_cast<std::size_t>(n)),
-                [&](std::size_t i) { return kept.size() > 0 && kept.test(r, c0 + static_cast<index_t>(i)); }, spec);
+                [&](std::size_t i) { return !kept.empty() && kept.test(r, c0 + static_cast<index_t>(i)); }, spec);
         }
     return out;
 }
@@ -181,7 +181,7 @@ inline quantized_matrix rtn_quantize(matrix_view<const float> W, const grid_spec
     for (index_t r = 0; r < W.rows(); ++r)
         for (index_t c = 0; c < W.cols(); ++c) {
             const auto f = static_cast<std::size_t>(r * W.cols() + c);
-            if (kept.size() > 0 && kept.test(r, c)) {
+            if (!kept.empty() && kept.test(r, c)) {
                 q.codes[f] = 0;
                 q.values[f] = W(r, c);
                 continue;
@@ -236,7 +236,7 @@ gptq_result gptq_quantize(matrix_view<const float> W, matrix_view<HT> H, const g
         for (index_t k = 0; k < cols; ++k)
             wp[static_cast<std::size_t>(r * cols + k)] = wk[static_cast<std::size_t>(r * cols + orig(k))];
     auto Wp = [&](index_t r, index_t c) -> float& { return wp[static_cast<std::size_t>(r * cols + c)]; };
-    auto is_kept = [&](index_t r, index_t k) { return kept.size() > 0 && kept.test(r, orig(k)); };
+    auto is_kept = [&](index_t r, index_t k) { return !kept.empty() && kept.test(r, orig(k)); };
     auto fit_group = [&](index_t c) {  // dynamic group starting at permuted column c, current W
         const index_t n = std::min(gsz, cols - c);
         for (index_t r = 0; r < rows; ++r)

@@ -33,13 +33,13 @@ inline void dequantize(const packed_view& W, matrix_view<float> out) {
             out(r, c) = dequant_code(static_cast<float>(row_code(W.row_codes(r), W.bits(), c)), W.scale(r, g),
                                      static_cast<float>(W.zero_code(r, g)));
         }
-    // The plain bit-by-bit walk (shared with CUDA), twin of outlier_cursor.
-    const auto& o = W.parts().outliers;
+    // The plain bit-by-bit walk (shared with CUDA), twin of kept_cursor.
+    const auto& o = W.parts().kept;
     std::uint64_t k = 0, pos = 0;
     if (!o.values.empty())
         for (index_t r = 0; r < W.rows(); ++r)
-            walk_outlier_row(o.bitmap.data(), o.low_cols.data(), o.values.data(), outlier_buckets(W.cols()), k, pos,
-                             [&](index_t c, std::uint16_t v) { out(r, c) = decode_value(v, W.info().outlier_format); });
+            walk_kept_row(o.bitmap.data(), o.low_cols.data(), o.values.data(), kept_buckets(W.cols()), k, pos,
+                             [&](index_t c, std::uint16_t v) { out(r, c) = decode_value(v, W.info().kept_format); });
 }
 
 /// y = Ŵx for one vector in the canonical order of pack/gemv_batch.hpp.
@@ -63,7 +63,7 @@ inline void gemv(const packed_view& W, std::span<const float> x, std::span<float
             for (index_t c = g * gcols; c < std::min(P, (g + 1) * gcols); ++c) l[c % 16] = l[c % 16] + X(c);
             XS[static_cast<std::size_t>(g)] = simd::fold_lanes(l);
         }
-    outlier_cursor cur(W.parts().outliers, info.cols, 0);
+    kept_cursor cur(W.parts().kept, info.cols, 0);
     for (index_t r = 0; r < info.rows; ++r) {
         const std::uint8_t* codes = W.row_codes(r);
         auto q = [&](index_t c) {
@@ -101,7 +101,7 @@ inline void gemv(const packed_view& W, std::span<const float> x, std::span<float
         }
         float o[16] = {};
         cur.next_row([&](index_t j, index_t c, std::uint16_t v) {
-            o[j % 16] = std::fma(decode_value(v, info.outlier_format), X(c), o[j % 16]);
+            o[j % 16] = std::fma(decode_value(v, info.kept_format), X(c), o[j % 16]);
         });
         y[static_cast<std::size_t>(r)] = acc + simd::fold_lanes(o);
     }
@@ -153,7 +153,7 @@ inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<
         float& z = XZ[static_cast<std::size_t>(j * kx / bpg)];
         z = int8_block_step(static_cast<float>(sum), s, z);
     }
-    outlier_cursor cur(W.parts().outliers, info.cols, 0);
+    kept_cursor cur(W.parts().kept, info.cols, 0);
     for (index_t r = 0; r < info.rows; ++r) {
         const std::uint8_t* codes = W.row_codes(r);
         float Y[2][16] = {};
@@ -177,7 +177,7 @@ inline void gemv_int8(const packed_view& W, std::span<const float> x, std::span<
         const float dense = simd::fold_lanes(l16) - simd::fold_lanes(C);
         float o[16] = {};
         cur.next_row([&](index_t j, index_t c, std::uint16_t v) {
-            o[j % 16] = std::fma(decode_value(v, info.outlier_format), xp[static_cast<std::size_t>(c)], o[j % 16]);
+            o[j % 16] = std::fma(decode_value(v, info.kept_format), xp[static_cast<std::size_t>(c)], o[j % 16]);
         });
         y[static_cast<std::size_t>(r)] = dense + simd::fold_lanes(o);
     }

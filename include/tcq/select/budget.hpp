@@ -71,7 +71,7 @@ inline std::uint64_t floor_mul(double t, std::uint64_t n) {
 }
 }  // namespace detail
 
-/// Bits of a matrix without outliers: codes + statistics (+ g_idx).
+/// Bits of a matrix without kept weights: codes + statistics (+ g_idx).
 inline std::uint64_t base_storage_bits(const matrix_shape& s, const grid_spec& g, bool act_order) {
     return matrix_cost(s.rows, s.cols, g.bits, g.groups(s.cols), 0, act_order).total();
 }
@@ -119,7 +119,7 @@ public:
     }
     /// The largest k whose exact packed storage (core/storage_cost.hpp: codes at
     /// `base.bits`, statistics per `base.group_size`, g_idx under act-order,
-    /// outliers) averages at most `target` bits per weight. See resolve_budget.
+    /// kept weights) averages at most `target` bits per weight. See resolve_budget.
     [[nodiscard]] static budget of_bits_per_weight(double target, const grid_spec& base, bool act_order = false) {
         base.validate("budget: base grid");
         require(std::isfinite(target) && target > 0.0, "budget: target bits per weight ", target,
@@ -177,13 +177,13 @@ inline index_t afford(std::uint64_t limit, std::uint64_t base, std::uint64_t fix
 /// per row: cols). Count: k in every unit; more than the unit holds is an error.
 ///
 /// Bits per weight: the largest k with exact storage ≤ target·N (floored exactly).
-/// The fixed outlier overhead of a matrix (row bitmaps' bucket separators and
-/// skip entries, cost::outlier_fixed_bits) is paid only by matrices with ≥ 1
-/// outlier, which for a global budget depends on the selection itself. It is
+/// The fixed kept-weight overhead of a matrix (row bitmaps' bucket separators and
+/// skip entries, cost::kept_fixed_bits) is paid only by matrices with ≥ 1
+/// kept weight, which for a global budget depends on the selection itself. It is
 /// resolved conservatively: the global solve counts the fixed overhead of every
 /// non-empty matrix, so the achieved storage (selection::bits, exact) never
 /// exceeds the target; it equals the solved bound whenever every non-empty
-/// matrix receives an outlier (at realistic k it does) and is lower otherwise.
+/// matrix receives a kept weight (at realistic k it does) and is lower otherwise.
 /// per_matrix solves each matrix exactly against target·N_m; per_row finds, per
 /// matrix, the largest count c kept in every row with storage ≤ target·N_m.
 /// A target below the base cost (codes + statistics [+ g_idx]) is an error.
@@ -225,14 +225,14 @@ inline std::vector<index_t> resolve_budget(const budget& b, select_scope scope, 
                 std::uint64_t base = 0, fixed = 0;
                 for (const auto& s : shapes) {
                     base += base_of(s);
-                    if (s.size() > 0) fixed += cost::outlier_fixed_bits(s.rows, s.cols);
+                    if (s.size() > 0) fixed += cost::kept_fixed_bits(s.rows, s.cols);
                 }
                 const std::uint64_t limit = detail::floor_mul(b.target_bits(), N);
                 require(base <= limit, "resolve_budget: target ", b.target_bits(),
                         " bits/weight is below the base cost of ", bpw(base, N), " bits/weight (", base, " bits for ", N,
                         " weights at ", g.bits, " bits, group size ", g.group_size, ")");
                 if (limit < base + fixed) return {0};
-                return {static_cast<index_t>(std::min<std::uint64_t>(N, (limit - base - fixed) / cost::outlier_marginal_bits))};
+                return {static_cast<index_t>(std::min<std::uint64_t>(N, (limit - base - fixed) / cost::kept_marginal_bits))};
             }
             for (const auto& s : shapes) {
                 if (s.size() == 0) {
@@ -243,12 +243,12 @@ inline std::vector<index_t> resolve_budget(const budget& b, select_scope scope, 
                 const std::uint64_t base = base_of(s), limit = detail::floor_mul(b.target_bits(), n);
                 require(base <= limit, "resolve_budget: target ", b.target_bits(),
                         " bits/weight is below the base cost of matrix '", s.name, "', ", bpw(base, n), " bits/weight");
-                const std::uint64_t fixed = cost::outlier_fixed_bits(s.rows, s.cols);
+                const std::uint64_t fixed = cost::kept_fixed_bits(s.rows, s.cols);
                 if (scope == select_scope::per_matrix)
-                    k.push_back(detail::afford(limit, base, fixed, cost::outlier_marginal_bits, s.size()));
+                    k.push_back(detail::afford(limit, base, fixed, cost::kept_marginal_bits, s.size()));
                 else
                     k.push_back(detail::afford(limit, base, fixed,
-                                               static_cast<std::uint64_t>(cost::outlier_marginal_bits) *
+                                               static_cast<std::uint64_t>(cost::kept_marginal_bits) *
                                                    static_cast<std::uint64_t>(s.rows),
                                                s.cols));
             }

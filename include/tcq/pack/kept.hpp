@@ -1,5 +1,5 @@
 #pragma once
-/// @file outliers.hpp
+/// @file kept.hpp
 /// @brief The sparse 16-bit weights of a packed matrix: values, column
 /// encoding, row cursor, builder and validator.
 ///
@@ -31,25 +31,25 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI2__) && defined(__BMI2__)
 /// 1 when the AVX-512 batch decoder of kept weights is compiled in.
-#define TCQ_OUTLIER_AVX512 1
+#define TCQ_KEPT_AVX512 1
 #else
 /// 0: no AVX-512 batch decoder of kept weights in this build (scalar path only).
-#define TCQ_OUTLIER_AVX512 0
+#define TCQ_KEPT_AVX512 0
 #endif
 
 namespace tcq {
 
 /// Number of 256-column buckets of a row of `cols` columns.
-TCQ_HOST_DEVICE inline index_t outlier_buckets(index_t cols) {
+TCQ_HOST_DEVICE inline index_t kept_buckets(index_t cols) {
     return (cols + cost::col_bucket - 1) / cost::col_bucket;
 }
 /// Number of skip entries (one per 64 rows).
-TCQ_HOST_DEVICE inline index_t outlier_skips(index_t rows) {
+TCQ_HOST_DEVICE inline index_t kept_skips(index_t rows) {
     return (rows + cost::skip_rows - 1) / cost::skip_rows;
 }
 
-/// Non-owning view of the outlier arrays; all empty when there are none.
-struct outlier_arrays {
+/// Non-owning view of the kept arrays; all empty when there are none.
+struct kept_arrays {
     std::span<const std::uint16_t> values;   ///< k 16-bit values, row-major order
     std::span<const std::uint8_t> low_cols;  ///< k low column bytes
     std::span<const std::uint64_t> bitmap;   ///< ceil((k + rows·buckets)/64) words
@@ -61,7 +61,7 @@ struct outlier_arrays {
 /// f(col, value_bits) per kept weight and leaves k, pos at the next row.
 /// Trusts its input (validated arrays only).
 template <class F>
-TCQ_HOST_DEVICE inline void walk_outlier_row(const std::uint64_t* bitmap, const std::uint8_t* low_cols,
+TCQ_HOST_DEVICE inline void walk_kept_row(const std::uint64_t* bitmap, const std::uint8_t* low_cols,
                                              const std::uint16_t* values, index_t buckets, std::uint64_t& k,
                                              std::uint64_t& pos, F&& f) {
     for (index_t b = 0; b < buckets; ++b)
@@ -73,13 +73,13 @@ TCQ_HOST_DEVICE inline void walk_outlier_row(const std::uint64_t* bitmap, const 
 
 /// Walks the kept weights row by row, starting at a row that is a multiple of 64.
 /// Trusts its input: only use it on validated arrays (packed_view guarantees that).
-class outlier_cursor {
+class kept_cursor {
 public:
     /// An empty cursor (walks nothing).
-    outlier_cursor() = default;
+    kept_cursor() = default;
     /// Cursor at row `row0` (a multiple of 64) of a matrix with `cols` columns.
-    outlier_cursor(const outlier_arrays& a, index_t cols, index_t row0)
-        : a_(a), buckets_(outlier_buckets(cols)) {
+    kept_cursor(const kept_arrays& a, index_t cols, index_t row0)
+        : a_(a), buckets_(kept_buckets(cols)) {
         if (a.values.empty()) return;
         const auto s = static_cast<std::size_t>(row0 / cost::skip_rows) * 2;
         k_ = a.skips[s];
@@ -132,7 +132,7 @@ public:
 #endif
     }
 
-#if TCQ_OUTLIER_AVX512
+#if TCQ_KEPT_AVX512
     /// next_row in batches of up to 16 kept weights, already placed in their
     /// canonical lanes j % 16: calls g(mask, cols, values) with the lane mask,
     /// the int32 columns and the float values. One compress per 64 bitmap bits
@@ -223,16 +223,16 @@ private:
         return w;
     }
 
-    outlier_arrays a_;
+    kept_arrays a_;
     index_t buckets_ = 0;
     std::size_t k_ = 0;
     std::uint64_t pos_ = 0;
 };
 
-#if TCQ_OUTLIER_AVX512
-/// Widest matrix decode_outlier_chunk handles: its keys (< 64·buckets·256)
+#if TCQ_KEPT_AVX512
+/// Widest matrix decode_kept_chunk handles: its keys (< 64·buckets·256)
 /// must stay below 2^31.
-inline constexpr index_t outlier_chunk_max_cols = index_t{1} << 24;
+inline constexpr index_t kept_chunk_max_cols = index_t{1} << 24;
 
 /// Decodes the kept weights of the 64-row chunk that starts at row0 (a
 /// multiple of 64) in one sweep over its bitmap, 64 bits per step, with no
@@ -241,8 +241,8 @@ inline constexpr index_t outlier_chunk_max_cols = index_t{1} << 24;
 /// entries with t·B ≤ key < (t+1)·B, B = 256·buckets, and its column is
 /// key − t·B. Writes 16 sentinels (key INT32_MAX, value 0) after the last
 /// entry; key and val need room for count + 32 entries. Returns the count.
-/// Trusts its input (validated arrays; cols ≤ outlier_chunk_max_cols).
-inline std::size_t decode_outlier_chunk(const outlier_arrays& a, index_t row0, bool bf16, std::int32_t* key,
+/// Trusts its input (validated arrays; cols ≤ kept_chunk_max_cols).
+inline std::size_t decode_kept_chunk(const kept_arrays& a, index_t row0, bool bf16, std::int32_t* key,
                                         float* val) {
     const __m512i sentinel = _mm512_set1_epi32(0x7fffffff);
     if (a.values.empty()) {
@@ -303,39 +303,39 @@ inline std::size_t decode_outlier_chunk(const outlier_arrays& a, index_t row0, b
 }
 #endif
 
-/// Owning outlier arrays, as built by build_outliers.
-struct outlier_storage {
+/// Owning kept arrays, as built by build_kept.
+struct kept_storage {
     std::vector<std::uint16_t> values;   ///< k 16-bit values (fp16/bf16 bits), row-major order
     std::vector<std::uint8_t> low_cols;  ///< k low column bytes (column mod 256)
     std::vector<std::uint64_t> bitmap;   ///< unary bucket bitmap, ceil((k + rows·buckets)/64) words
     std::vector<std::uint32_t> skips;    ///< 2 per 64 rows: (first index, bit offset)
     /// Non-owning view of the arrays.
-    [[nodiscard]] outlier_arrays view() const { return {values, low_cols, bitmap, skips}; }
+    [[nodiscard]] kept_arrays view() const { return {values, low_cols, bitmap, skips}; }
 };
 
 /// Total bitmap bits of k kept weights in a rows × cols matrix (0 when k = 0).
-inline std::uint64_t outlier_bitmap_bits(index_t k, index_t rows, index_t cols) {
+inline std::uint64_t kept_bitmap_bits(index_t k, index_t rows, index_t cols) {
     if (k == 0) return 0;
-    return static_cast<std::uint64_t>(k) + static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(outlier_buckets(cols));
+    return static_cast<std::uint64_t>(k) + static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(kept_buckets(cols));
 }
 
 /// Encodes kept weights given as sorted, distinct row-major flat indices
 /// (r·cols + c) and their 16-bit values. Throws if offsets exceed 32 bits.
-inline outlier_storage build_outliers(index_t rows, index_t cols, std::span<const index_t> flat,
+inline kept_storage build_kept(index_t rows, index_t cols, std::span<const index_t> flat,
                                       std::span<const std::uint16_t> values) {
-    require(flat.size() == values.size(), "build_outliers: ", flat.size(), " positions but ", values.size(),
+    require(flat.size() == values.size(), "build_kept: ", flat.size(), " positions but ", values.size(),
             " values");
-    outlier_storage s;
+    kept_storage s;
     const index_t k = static_cast<index_t>(flat.size());
     if (k == 0) return s;
-    const std::uint64_t nbits = outlier_bitmap_bits(k, rows, cols);
-    require(nbits < (std::uint64_t{1} << 32), "build_outliers: bitmap of ", nbits,
+    const std::uint64_t nbits = kept_bitmap_bits(k, rows, cols);
+    require(nbits < (std::uint64_t{1} << 32), "build_kept: bitmap of ", nbits,
             " bits exceeds the 32-bit offsets of the format (", rows, "x", cols, ", ", k, " kept)");
     s.values.assign(values.begin(), values.end());
     s.low_cols.resize(static_cast<std::size_t>(k));
     s.bitmap.assign(static_cast<std::size_t>((nbits + 63) / 64), 0);
-    s.skips.resize(static_cast<std::size_t>(outlier_skips(rows)) * 2);
-    const index_t buckets = outlier_buckets(cols);
+    s.skips.resize(static_cast<std::size_t>(kept_skips(rows)) * 2);
+    const index_t buckets = kept_buckets(cols);
     std::uint64_t pos = 0;
     std::size_t i = 0;
     for (index_t r = 0; r < rows; ++r) {
@@ -347,7 +347,7 @@ inline outlier_storage build_outliers(index_t rows, index_t cols, std::span<cons
             const index_t end = r * cols + std::min(cols, (b + 1) * cost::col_bucket);
             for (; i < flat.size() && flat[i] < end; ++i) {
                 require(flat[i] >= r * cols + b * cost::col_bucket && (i == 0 || flat[i] > flat[i - 1]),
-                        "build_outliers: positions are not sorted and distinct at entry ", i);
+                        "build_kept: positions are not sorted and distinct at entry ", i);
                 s.low_cols[i] = static_cast<std::uint8_t>((flat[i] - r * cols) % cost::col_bucket);
                 s.bitmap[pos >> 6] |= std::uint64_t{1} << (pos & 63);
                 ++pos;
@@ -355,61 +355,61 @@ inline outlier_storage build_outliers(index_t rows, index_t cols, std::span<cons
             ++pos;  // the bucket's terminating 0
         }
     }
-    require(i == flat.size(), "build_outliers: position ", i < flat.size() ? flat[i] : 0,
+    require(i == flat.size(), "build_kept: position ", i < flat.size() ? flat[i] : 0,
             " lies outside the ", rows, "x", cols, " matrix");
     return s;
 }
 
-/// Checks every size, index bound and the bitmap of outlier arrays for k kept
+/// Checks every size, index bound and the bitmap of kept arrays for k kept
 /// weights in a rows × cols matrix; values must be finite. Throws naming `what`.
-inline void validate_outliers(const outlier_arrays& a, index_t rows, index_t cols, index_t k, value_format fmt,
+inline void validate_kept(const kept_arrays& a, index_t rows, index_t cols, index_t k, value_format fmt,
                               std::string_view what) {
     if (k == 0) {
         require(a.values.empty() && a.low_cols.empty() && a.bitmap.empty() && a.skips.empty(), what,
-                ": outlier arrays present but the outlier count is 0");
+                ": kept arrays present but the kept count is 0");
         return;
     }
-    const std::uint64_t nbits = outlier_bitmap_bits(k, rows, cols);
-    require(nbits < (std::uint64_t{1} << 32), what, ": outlier bitmap of ", nbits, " bits exceeds 32-bit offsets");
+    const std::uint64_t nbits = kept_bitmap_bits(k, rows, cols);
+    require(nbits < (std::uint64_t{1} << 32), what, ": kept bitmap of ", nbits, " bits exceeds 32-bit offsets");
     const auto uk = static_cast<std::size_t>(k);
-    require(a.values.size() == uk, what, ": ", a.values.size(), " outlier values, expected ", k);
-    require(a.low_cols.size() == uk, what, ": ", a.low_cols.size(), " outlier columns, expected ", k);
-    require(a.bitmap.size() == (nbits + 63) / 64, what, ": outlier bitmap has ", a.bitmap.size(),
+    require(a.values.size() == uk, what, ": ", a.values.size(), " kept values, expected ", k);
+    require(a.low_cols.size() == uk, what, ": ", a.low_cols.size(), " kept columns, expected ", k);
+    require(a.bitmap.size() == (nbits + 63) / 64, what, ": kept bitmap has ", a.bitmap.size(),
             " words, expected ", (nbits + 63) / 64);
-    require(a.skips.size() == static_cast<std::size_t>(outlier_skips(rows)) * 2, what, ": ", a.skips.size(),
-            " outlier skip words, expected ", outlier_skips(rows) * 2);
+    require(a.skips.size() == static_cast<std::size_t>(kept_skips(rows)) * 2, what, ": ", a.skips.size(),
+            " kept skip words, expected ", kept_skips(rows) * 2);
     for (std::size_t i = 0; i < uk; ++i)
-        require(std::isfinite(decode_value(a.values[i], fmt)), what, ": outlier value ", i, " (bits 0x",
+        require(std::isfinite(decode_value(a.values[i], fmt)), what, ": kept value ", i, " (bits 0x",
                 std::hex, a.values[i], std::dec, ") is not finite");
-    const index_t buckets = outlier_buckets(cols);
+    const index_t buckets = kept_buckets(cols);
     std::uint64_t pos = 0;
     std::size_t i = 0;
     for (index_t r = 0; r < rows; ++r) {
         if (r % cost::skip_rows == 0) {
             const auto s = static_cast<std::size_t>(r / cost::skip_rows) * 2;
-            require(a.skips[s] == i && a.skips[s + 1] == pos, what, ": outlier skip entry ", s / 2, " is (",
+            require(a.skips[s] == i && a.skips[s + 1] == pos, what, ": kept skip entry ", s / 2, " is (",
                     a.skips[s], ", ", a.skips[s + 1], "), the bitmap gives (", i, ", ", pos, ")");
         }
         index_t prev = -1;
         for (index_t b = 0; b < buckets; ++b) {
             for (;;) {
-                require(pos < nbits, what, ": outlier bitmap ends inside row ", r);
+                require(pos < nbits, what, ": kept bitmap ends inside row ", r);
                 const unsigned bit = stream_bit(a.bitmap.data(), pos++);
                 if (!bit) break;
-                require(i < uk, what, ": outlier bitmap marks more than ", k, " outliers (row ", r, ")");
+                require(i < uk, what, ": kept bitmap marks more than ", k, " kept weights (row ", r, ")");
                 const index_t c = b * cost::col_bucket + a.low_cols[i];
-                require(c < cols, what, ": outlier ", i, " in row ", r, " has column ", c, " >= cols ", cols);
-                require(c > prev, what, ": outlier ", i, " in row ", r, " has column ", c,
+                require(c < cols, what, ": kept weight ", i, " in row ", r, " has column ", c, " >= cols ", cols);
+                require(c > prev, what, ": kept weight ", i, " in row ", r, " has column ", c,
                         ", not above the previous ", prev);
                 prev = c;
                 ++i;
             }
         }
     }
-    require(i == uk && pos == nbits, what, ": outlier bitmap holds ", i, " outliers in ", pos,
+    require(i == uk && pos == nbits, what, ": kept bitmap holds ", i, " kept weights in ", pos,
             " bits, expected ", k, " in ", nbits);
     if (nbits % 64)
-        require((a.bitmap.back() >> (nbits % 64)) == 0, what, ": outlier bitmap padding bits are not zero");
+        require((a.bitmap.back() >> (nbits % 64)) == 0, what, ": kept bitmap padding bits are not zero");
 }
 
 }  // namespace tcq
