@@ -127,11 +127,14 @@ struct pipeline_result {
 };
 
 /// Runs methods on one model; caches gradients and contrasts between runs.
-class pipeline {
+/// A template only so that its code compiles where it is used: including
+/// this header instantiates nothing. `pipeline` is the instantiation to use.
+template <class Model = model_adapter>
+class basic_pipeline {
 public:
     /// Snapshots the model's fp32 linear weights (restored before each pass),
     /// unless the adapter reloads them itself (model_adapter::reloads_originals).
-    explicit pipeline(model_adapter& model) : model_(model), layers_(model.linears()) {
+    explicit basic_pipeline(Model& model) : model_(model), layers_(model.linears()) {
         require(!layers_.empty(), "pipeline: the model has no linear layers");
         const bool snapshot = !model.reloads_originals();
         if (snapshot) original_.reserve(layers_.size());
@@ -615,11 +618,14 @@ private:
         }
     }
 
-    model_adapter& model_;
+    Model& model_;
     std::vector<linear_layer> layers_;
     std::vector<std::vector<float>> original_;
     std::map<loss_tokens, grads> grads_;
     std::map<std::string, contrast> contrasts_;
 };
+
+/// The pipeline over any model_adapter.
+using pipeline = basic_pipeline<>;
 
 }  // namespace tcq
