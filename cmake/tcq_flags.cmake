@@ -16,8 +16,12 @@ endif()
 if(TCQ_NATIVE)
   target_compile_options(tcq_project_flags INTERFACE -march=native)
 endif()
+# UBSan's object-size check adds nothing under ASan, which checks every access
+# exactly; with clang it made the batched grid fit (quant/batched_fit.hpp) take
+# 36 s instead of 2.7 s to optimize, in every test that links GPTQ.
 if(TCQ_SANITIZE)
-  target_compile_options(tcq_project_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_compile_options(tcq_project_flags INTERFACE -fsanitize=address,undefined -fno-sanitize=object-size
+                         -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(tcq_project_flags INTERFACE -fsanitize=address,undefined)
 endif()
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)

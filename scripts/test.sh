@@ -12,7 +12,8 @@
 #          docs (quickstart, Doxygen), packaging (vcpkg port, Conan recipe,
 #          consumers).
 #   asan   clang++ -O1 -gline-tables-only (file:line in reports; full -g costs
-#          about 12 % more compile time), ASan+UBSan (TCQ_SANITIZE), -Werror, tests and the
+#          about 12 % more compile time), ASan+UBSan (TCQ_SANITIZE; UBSan without its
+#          object-size check, which ASan subsumes), -Werror, tests and the
 #          libFuzzer targets (TCQ_FUZZ); ctest without the compiler-independent
 #          "integration" tests. This is also the clang build: one build gives
 #          clang's warnings and the sanitizers, which keeps CI within budget.

@@ -15,6 +15,7 @@
 #include "llama/adapter.hpp"
 #include "llama/decode.hpp"
 #include "tcq/pipeline/pipeline.hpp"
+#include "tcq/select/topk.hpp"
 
 #include "llama_test_util.hpp"
 #include "sanitized_build.hpp"

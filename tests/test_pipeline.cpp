@@ -168,6 +168,35 @@ TEST_CASE("pipeline: TaCQ keeps the budgeted weights at full precision; caches a
     CHECK(m.w1 == w1);
 }
 
+TEST_CASE("pipeline: cache = false frees gradients and contrast before the final pass, same result") {
+    for (const int rounds : {0, 1}) {
+        CAPTURE(rounds);
+        chain_model a, b;
+        tcq::pipeline pa(a), pb(b);
+        auto o = opts(tcq::quant_method::tacq, 2);
+        o.reselect_rounds = rounds;
+        const auto kept = pa.run(o);
+        o.cache = false;
+        const auto freed = pb.run(o);
+        REQUIRE(kept.layers.size() == freed.layers.size());
+        for (std::size_t i = 0; i < kept.layers.size(); ++i) {
+            CHECK(kept.layers[i].values == freed.layers[i].values);
+            CHECK(kept.layers[i].codes == freed.layers[i].codes);
+            CHECK(kept.layers[i].kept == freed.layers[i].kept);
+        }
+        CHECK(a.w1 == b.w1);
+        CHECK(a.w2 == b.w2);
+        // The next run finds no cache: gradients and contrast are computed again.
+        const index_t grads_a = a.grad_calls, grads_b = b.grad_calls, caps_a = a.captures, caps_b = b.captures;
+        o.cache = true;
+        (void)pa.run(o);
+        (void)pb.run(o);
+        CHECK(a.grad_calls == grads_a);
+        CHECK(b.grad_calls == grads_b + 1);
+        CHECK(b.captures - caps_b == a.captures - caps_a + 2);  // + the contrast pass (2 stages)
+    }
+}
+
 TEST_CASE("pipeline: an adapter that reloads originals gives the snapshot's results bit for bit") {
     chain_model a, b;
     b.reload = true;

@@ -101,18 +101,24 @@ struct tensor_slot {
     return out;
 }
 
+/// `dir`/config.json; throws unless `dir` is a directory that has one.
+[[nodiscard]] inline std::filesystem::path hf_config_path(const std::filesystem::path& dir) {
+    std::error_code ec;
+    tcq::require(std::filesystem::is_directory(dir, ec), dir.string(), ": not a directory");
+    auto cfg_path = dir / "config.json";
+    tcq::require(std::filesystem::is_regular_file(cfg_path, ec), dir.string(), ": no config.json");
+    return cfg_path;
+}
+
 /// Loads a Hugging Face checkpoint directory. Every tensor the config needs
 /// is checked for presence, dtype (F32/F16/BF16) and shape, and for finite
 /// values; an unexpected tensor (e.g. a bias the config does not announce) is
 /// an error too. Errors name the tensor and the file. Peak memory: the fp32
-/// model plus the mapped files (page cache, released on return).
-[[nodiscard]] inline model load_hf(const std::filesystem::path& dir) {
-    const auto cfg_path = dir / "config.json";
-    std::error_code ec;
-    tcq::require(std::filesystem::is_directory(dir, ec), dir.string(), ": not a directory");
-    tcq::require(std::filesystem::is_regular_file(cfg_path, ec), dir.string(), ": no config.json");
+/// model plus the mapped files (page cache, released on return). `files`
+/// is the directory's safetensors, already open (the caller keeps them mapped).
+[[nodiscard]] inline model load_hf(const std::filesystem::path& dir, const st::directory& files) {
+    const auto cfg_path = hf_config_path(dir);
     const config c = parse_hf_config(st::directory::read_text(cfg_path), cfg_path.string());
-    const auto files = st::directory::open(dir);
     model m(c, cfg_path.string());
     auto slots = hf_tensors(m);
     std::set<std::string, std::less<>> wanted;
@@ -132,6 +138,12 @@ struct tensor_slot {
                      "' is not part of a ", c.architecture, " with this config (refusing to ignore it)");
     }
     return m;
+}
+
+/// load_hf on the directory's own safetensors, opened here.
+[[nodiscard]] inline model load_hf(const std::filesystem::path& dir) {
+    (void)hf_config_path(dir);  // its errors come before the shards'
+    return load_hf(dir, st::directory::open(dir));
 }
 
 /// Options of `save_hf`.
@@ -258,9 +270,11 @@ inline void save_hf(const model& src, const std::filesystem::path& dir, const sa
 }
 
 /// Loads `path`: a directory is an HF checkpoint, a file a llama2.c checkpoint.
-[[nodiscard]] inline model load_model(const std::filesystem::path& path) {
+/// `files`: the directory's safetensors if the caller has them open already.
+[[nodiscard]] inline model load_model(const std::filesystem::path& path, const st::directory* files = nullptr) {
     std::error_code ec;
-    return std::filesystem::is_directory(path, ec) ? load_hf(path) : load_llama2c(path);
+    if (!std::filesystem::is_directory(path, ec)) return load_llama2c(path);
+    return files ? load_hf(path, *files) : load_hf(path);
 }
 
 }  // namespace llama

@@ -107,6 +107,7 @@ inline int run_quantize(const arguments& a) {
     if (a.has("fp32-scales")) throw usage_error("option '--fp32-scales' cannot be packed; use it with compare");
     if (a.has("tcq")) throw usage_error("option '--tcq' is for eval, generate and compare, not quantize");
     auto o = quant_options(a, method_of(a), bits, pol);
+    o.cache = false;  // one method: gradients and contrast are freed before the final pass
     if (!lead) o.progress = nullptr;
     const auto save_type = quantize_impl::save_dtype_of(a);
     index_t chunk = a.integer("sample-chunk", world_size() > 1 ? 8 : 0, 0, 1 << 20);
@@ -122,10 +123,12 @@ inline int run_quantize(const arguments& a) {
 #endif
     auto load = [&] {
         if (lead) quantize_impl::check_outputs(a);  // before any work
-        lm.emplace(load_model(a, pol));
-        std::error_code ec;
-        if (std::filesystem::is_directory(a.required("model"), ec))
+        std::error_code ec;  // the directory is opened once, for loading and for the originals
+        if (std::filesystem::is_directory(a.required("model"), ec)) {
+            (void)llama::hf_config_path(a.required("model"));  // its errors come before the shards'
             originals.emplace(safetensors::directory::open(a.required("model")));
+        }
+        lm.emplace(load_model(a, pol, originals ? &*originals : nullptr));
         const auto streams = calibration_streams(a, *lm);
         auto all = calibration(a, *lm, streams, seed_of(a));
         calib_text = std::to_string(all.count) + " windows of " + std::to_string(all.length) + " tokens (" +

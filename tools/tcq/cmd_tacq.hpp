@@ -136,7 +136,7 @@ inline int run_tacq(const arguments& a) {
     }
     const double fraction =
         sel.scored ? static_cast<double>(sel.selected) / static_cast<double>(sel.scored) : 0.0;
-    write_packed(paths.output, metadata_of("tacq", opt, fraction, a.get("calibration").value_or("")), names, packed);
+    write_packed(paths.output, metadata_of("tacq", lo.gptq, fraction, a.get("calibration").value_or("")), names, packed);
     say("wrote ", paths.output, ": ", total.per_weight(), " bits/weight");
 
     nlohmann::json rep{{"command", "tacq"},

@@ -45,10 +45,12 @@ struct loaded_model {
     llama::text_codec codec;
 };
 
-/// Loads --model (then --tcq, when given) and picks the codec.
-inline loaded_model load_model(const arguments& a, const exec_policy& pol) {
+/// Loads --model (then --tcq, when given) and picks the codec; `files`: the
+/// model directory's safetensors, if the caller has them open.
+inline loaded_model load_model(const arguments& a, const exec_policy& pol,
+                               const safetensors::directory* files = nullptr) {
     const std::string path = a.required("model");
-    auto m = llama::load_model(path);
+    auto m = llama::load_model(path, files);
     if (const auto f = a.get("tcq")) llama::apply_tcq(m, packed_file::open(*f), pol, *f);
     std::optional<std::filesystem::path> tok;
     if (const auto t = a.get("tokenizer")) tok = *t;

@@ -71,6 +71,20 @@ TCQ_HOST_DEVICE inline void walk_kept_row(const std::uint64_t* bitmap, const std
         }
 }
 
+#if TCQ_KEPT_AVX512
+namespace detail {
+/// Bytes 16q..16q+15 of v, q < 4 (the extract takes an immediate).
+TCQ_FORCEINLINE __m128i quarter(__m512i v, unsigned q) {
+    switch (q) {
+        case 0: return _mm512_castsi512_si128(v);
+        case 1: return _mm512_extracti32x4_epi32(v, 1);
+        case 2: return _mm512_extracti32x4_epi32(v, 2);
+        default: return _mm512_extracti32x4_epi32(v, 3);
+    }
+}
+}  // namespace detail
+#endif
+
 /// Walks the kept weights row by row, starting at a row that is a multiple of 64.
 /// Trusts its input: only use it on validated arrays (packed_view guarantees that).
 class kept_cursor {
@@ -159,13 +173,7 @@ public:
                 const __m512i pos8 = _mm512_maskz_compress_epi8(ones, iota8);  // bit positions of the ones
                 for (std::uint64_t h = 0; h < cnt; h += 16) {
                     const auto nl = static_cast<unsigned>(std::min<std::uint64_t>(16, cnt - h));
-                    __m128i p8;
-                    switch (h / 16) {
-                        case 0: p8 = _mm512_castsi512_si128(pos8); break;
-                        case 1: p8 = _mm512_extracti32x4_epi32(pos8, 1); break;
-                        case 2: p8 = _mm512_extracti32x4_epi32(pos8, 2); break;
-                        default: p8 = _mm512_extracti32x4_epi32(pos8, 3); break;
-                    }
+                    const __m128i p8 = detail::quarter(pos8, static_cast<unsigned>(h / 16));
                     const std::uint64_t j0 = j + h;
                     // bucket of the one at window bit p with row index j0 + l: (pos − start + p) − (j0 + l)
                     const __m512i bucket = _mm512_sub_epi32(
@@ -274,13 +282,7 @@ inline std::size_t decode_kept_chunk(const kept_arrays& a, index_t row0, bool bf
         if (!c) continue;
         const __m512i pos8 = _mm512_maskz_compress_epi8(w, iota8);  // window bits of the ones
         for (unsigned h = 0; h < c; h += 16) {
-            __m128i p8;
-            switch (h / 16) {
-                case 0: p8 = _mm512_castsi512_si128(pos8); break;
-                case 1: p8 = _mm512_extracti32x4_epi32(pos8, 1); break;
-                case 2: p8 = _mm512_extracti32x4_epi32(pos8, 2); break;
-                default: p8 = _mm512_extracti32x4_epi32(pos8, 3); break;
-            }
+            const __m128i p8 = detail::quarter(pos8, h / 16);
             const std::size_t e = i + h, g = k0 + e;  // entry, global kept index
             // zeros before the one at window bit p with entry e + l: q + p − (e + l)
             const __m512i zb = _mm512_sub_epi32(

@@ -40,7 +40,7 @@
 #include "tcq/saliency/accumulator.hpp"
 #include "tcq/saliency/scores.hpp"
 #include "tcq/select/budget.hpp"
-#include "tcq/select/topk.hpp"
+#include "tcq/select/streaming.hpp"
 
 namespace tcq {
 
@@ -73,6 +73,11 @@ struct pipeline_options : layer_options {
     int reselect_rounds = 0;
     /// Seed of the `random` baseline.
     std::uint64_t seed = 0;
+    /// Keep this run's gradients and contrast for a later run (compare runs
+    /// several methods). false: free them once the selection no longer needs
+    /// them, before the final pass (with reselection rounds, after them), so
+    /// a single-method run never holds them beside the final pass.
+    bool cache = true;
     /// Threads for every phase; results do not depend on it.
     exec_policy pol = par();
     /// Samples per accumulation chunk: gradient sums and Hessians are then
@@ -208,6 +213,11 @@ public:
             }
             res.seconds_final = c.seconds;  // what this run costs alone
         } else {
+            if (!opt.cache && opt.reselect_rounds == 0) {
+                g = nullptr;
+                c = nullptr;
+                clear_caches();
+            }
             auto pass = sequential_gptq(opt, masks.empty() ? nullptr : &masks, "final", nullptr);
             // Iterative selection: re-score on this pass's Q(W), re-select, re-run the pass.
             for (int round = 1; round <= opt.reselect_rounds; ++round) {
@@ -225,6 +235,7 @@ public:
                 masks = std::move(next);
                 pass = sequential_gptq(opt, &masks, "final (round " + std::to_string(round + 1) + ")", nullptr);
             }
+            if (!opt.cache) clear_caches();
             for (auto& r : pass) {
                 res.layers.push_back(std::move(r.q));
                 res.reports.push_back(std::move(r.report));
@@ -234,6 +245,13 @@ public:
         if (res.reports.empty()) res.reports.resize(layers_.size());  // rtn: no solve to report
         res.seconds_total = seconds(t0);
         return res;
+    }
+
+    /// Frees every cached gradient and contrast (as pipeline_options::cache =
+    /// false does within a run); a later run recomputes what it needs.
+    void clear_caches() {
+        grads_.clear();
+        contrasts_.clear();
     }
 
     /// Puts the original fp32 weights back into the model.
@@ -442,14 +460,20 @@ private:
         return rc;
     }
 
-    /// Scores every layer and selects the 16-bit weights under the budget.
+    /// Scores every layer and selects the 16-bit weights under the budget,
+    /// streaming: one layer's scores at a time, computed again for the second
+    /// pass of a global selection (docs/algorithms.md §1 step 3; bit-identical
+    /// to select_topk over all scores at once, which would hold 4 bytes per weight).
     std::vector<mask> select(score_method sm, const grads* g, const contrast* c, const pipeline_options& opt,
                              pipeline_result& res) {
-        auto t = clock::now();
         restore();  // W of the scores is the original
-        std::vector<std::vector<float>> scores(layers_.size());
-        std::vector<scored_matrix> mats;
-        for (std::size_t i = 0; i < layers_.size(); ++i) {
+        std::vector<matrix_shape> shapes;
+        for (const auto& l : layers_) shapes.push_back({l.name, l.weight.rows(), l.weight.cols()});
+        std::vector<float> scores;
+        double scoring = 0;
+        const score_provider provide = [&](index_t m, int /*pass*/) {
+            const auto t = clock::now();
+            const auto i = static_cast<std::size_t>(m);
             const index_t R = layers_[i].weight.rows(), C = layers_[i].weight.cols();
             score_inputs in;
             in.W = layers_[i].weight;
@@ -468,14 +492,15 @@ private:
             require(!needs(sm).h_diag || !in.h_diag.empty(), "pipeline: method '", to_string(sm),
                     "' needs diag H from a GPTQ contrast; it is not available with rtn_contrast");
             in.seed = opt.seed + i;
-            scores[i].resize(static_cast<std::size_t>(R * C));
-            compute_scores(sm, in, {scores[i].data(), R, C}, opt.pol);
-            mats.push_back({layers_[i].name, {scores[i].data(), R, C}});
-        }
-        res.seconds_scores = seconds(t);
-        t = clock::now();
-        auto sel = select_topk(mats, opt.kept, opt.scope, opt.pol);
-        res.seconds_select = seconds(t);
+            scores.resize(static_cast<std::size_t>(R * C));
+            compute_scores(sm, in, {scores.data(), R, C}, opt.pol);
+            scoring += seconds(t);
+            return matrix_view<const float>{scores.data(), R, C};
+        };
+        const auto t = clock::now();
+        auto sel = select_streaming(shapes, provide, opt.kept, opt.scope, opt.pol);
+        res.seconds_scores = scoring;
+        res.seconds_select = seconds(t) - scoring;
         say(opt, "selected " + std::to_string(sel.selected) + " of " + std::to_string(sel.scored) + " weights");
         return std::move(sel.masks);
     }
