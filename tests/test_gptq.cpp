@@ -3,7 +3,9 @@
 // determinism, in-place API.
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -81,6 +83,8 @@ void check_matches_twin(const tcq::gptq_result& a, const tcq::gptq_result& b, fl
 
 // values == dequant(codes) on the reported grid, except at kept weights.
 void check_consistent(const tcq::quantized_matrix& q) {
+    std::vector<float> d(q.codes.size());
+    tcq::dequantize_codes(q, d);  // what the pipeline's cached contrast gives back for values
     for (index_t r = 0; r < q.rows(); ++r)
         for (index_t c = 0; c < q.cols(); ++c) {
             const auto f = static_cast<std::size_t>(r * q.cols() + c);
@@ -90,6 +94,7 @@ void check_consistent(const tcq::quantized_matrix& q) {
             }
             const auto p = q.grid.at(r, q.group_of(c));
             REQUIRE(q.values[f] == tcq::dequant_code(static_cast<float>(q.codes[f]), p.scale, p.zero));
+            REQUIRE(std::bit_cast<std::uint32_t>(d[f]) == std::bit_cast<std::uint32_t>(q.values[f]));
         }
 }
 }  // namespace
@@ -396,4 +401,25 @@ TEST_CASE("degenerate shapes") {
         const auto b = tcq::reference::gptq_quantize(W, h.view(), opts(3));
         CHECK(a.q.codes == b.q.codes);
     }
+}
+
+TEST_CASE("dequantize_codes: the values of every weight not kept, bit for bit; size checked") {
+    const problem p = make_problem(33);
+    auto o = opts(3, 16, true, 32);
+    const tcq::mask m = random_mask(kRows, kCols, 9, 0.02);
+    const auto a = tcq::gptq_quantize(p.W(), p.h.view(), o, m, tcq::par(2));
+    std::vector<float> d(a.q.codes.size());
+    tcq::dequantize_codes(a.q, d);
+    index_t same = 0, kept = 0;
+    for (std::size_t f = 0; f < d.size(); ++f) {
+        if (m.test(static_cast<index_t>(f))) {
+            ++kept;
+            continue;
+        }
+        same += std::bit_cast<std::uint32_t>(d[f]) == std::bit_cast<std::uint32_t>(a.q.values[f]);
+    }
+    CHECK(kept > 0);
+    CHECK(same == static_cast<index_t>(d.size()) - kept);
+    std::vector<float> short_out(d.size() - 1);
+    CHECK_THROWS_WITH_AS(tcq::dequantize_codes(a.q, short_out), doctest::Contains("dequantize_codes"), tcq::error);
 }

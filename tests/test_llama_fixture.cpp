@@ -18,6 +18,10 @@
 
 #include "sanitized_build.hpp"
 
+// Own namespace: the four engine test files compile as one unity translation
+// unit (tests/llama.cmake), where their helpers would otherwise collide.
+namespace test_llama_fixture {
+
 namespace fs = std::filesystem;
 using llama::index_t;
 using llama::linear_kind;
@@ -248,7 +252,7 @@ TEST_CASE("fp32 fixture arith accuracy is 287 +- 2 of 500") {
     const auto text = llama::read_text(fixture_dir + "data/arith.valid.txt");
     CHECK(llama::is_arith_text(text));
     const index_t problems = sanitized_build ? 25 : 500;
-    const auto r = llama::arith_accuracy(fixture_model(), codec(), text, tcq::par(2), "arith", problems);
+    const auto r = llama::arith_accuracy(fixture_model(), codec(), text, "arith", problems, tcq::par(2));
     CHECK(r.total == problems);
     CHECK(r.correct <= r.total);
     if (!sanitized_build) {
@@ -392,13 +396,13 @@ TEST_CASE("short evaluation files use what they have; empty ones are errors") {
     const auto text = llama::read_text(fixture_dir + "data/arith.valid.txt");
     std::size_t end = 0;
     for (int i = 0; i < 23; ++i) end = text.find('\n', end) + 1;
-    const auto r = llama::arith_accuracy(m, codec(), text.substr(0, end), tcq::par(2), "head", 500);  // 23 lines
+    const auto r = llama::arith_accuracy(m, codec(), text.substr(0, end), "head", 500, tcq::par(2));  // 23 lines
     CHECK(r.total == 20);
     CHECK(r.correct <= r.total);
-    CHECK_THROWS_WITH_AS((void)llama::arith_accuracy(m, codec(), "1+1=2\n2+2=4\n3+3=6\n", tcq::seq(), "tiny.txt", 500),
+    CHECK_THROWS_WITH_AS((void)llama::arith_accuracy(m, codec(), "1+1=2\n2+2=4\n3+3=6\n", "tiny.txt", 500, tcq::seq()),
                          doctest::Contains("tiny.txt: no line"), tcq::error);
     const std::string long_lines = std::string(300, '1') + "\n1\n1\n1+1=2\n";
-    CHECK_THROWS_WITH_AS((void)llama::arith_accuracy(m, codec(), long_lines, tcq::seq(), "long.txt", 500),
+    CHECK_THROWS_WITH_AS((void)llama::arith_accuracy(m, codec(), long_lines, "long.txt", 500, tcq::seq()),
                          doctest::Contains("long.txt: the prompt of line 4 leaves no room"), tcq::error);
     const auto w = eval_windows(text.substr(0, 255 * 3 + 10), 64, "three");
     const auto l = llama::task_loss(m, w.view(), tcq::par(2));
@@ -532,3 +536,5 @@ TEST_CASE("answer spans: rule and JSONL segments, flags through sampling, bad in
     CHECK_THROWS_WITH_AS((void)llama::id_sample_mix(pre, std::span<const llama::id_stream>(mixed), 4, 1, 64),
                          doctest::Contains("calibration text 1 has no answer spans"), tcq::error);
 }
+
+}  // namespace test_llama_fixture

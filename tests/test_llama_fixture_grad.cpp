@@ -24,6 +24,10 @@
 #include "llama_test_util.hpp"
 #include "sanitized_build.hpp"
 
+// Own namespace: the four engine test files compile as one unity translation
+// unit (tests/llama.cmake), where their helpers would otherwise collide.
+namespace test_llama_fixture_grad {
+
 using llama::index_t;
 using llama::linear_kind;
 using llama::RowMatrixXf;
@@ -331,7 +335,7 @@ TEST_CASE("TaCQ on the fixture: the in-process model equals the tcq file's model
         CHECK(file.find(r.names[0]).info().kept_format == fmt);
         CHECK(file.metadata().method == "tacq");
         CHECK(file.metadata().bits == 3);
-        llama::apply_tcq(loaded, file, pol, path.string());
+        llama::apply_tcq(loaded, file, path.string(), pol);
         std::filesystem::remove(path);
 
         index_t i = 0, kept = 0, off_grid = 0;
@@ -394,3 +398,5 @@ TEST_CASE("block_stager captures what capture_block does, group by group, with w
     llama::block_stager early(a, 2, ha);
     CHECK_THROWS_WITH_AS(early.advance(tcq::seq()), doctest::Contains("advance before all four groups"), tcq::error);
 }
+
+}  // namespace test_llama_fixture_grad

@@ -20,6 +20,10 @@
 #include "llama_test_util.hpp"
 #include "sanitized_build.hpp"
 
+// Own namespace: the four engine test files compile as one unity translation
+// unit (tests/llama.cmake), where their helpers would otherwise collide.
+namespace test_llama_grad {
+
 namespace {
 
 using llama::index_t;
@@ -443,3 +447,5 @@ TEST_CASE("pipeline: iterative selection re-scores on the final pass's Q(W)") {
                          }()),
                          doctest::Contains("only methods scored on Q(W)"), tcq::error);
 }
+
+}  // namespace test_llama_grad

@@ -20,6 +20,10 @@
 #include "llama_test_util.hpp"
 #include "sanitized_build.hpp"
 
+// Own namespace: the four engine test files compile as one unity translation
+// unit (tests/llama.cmake), where their helpers would otherwise collide.
+namespace test_llama_hf {
+
 namespace fs = std::filesystem;
 using llama::index_t;
 using llama::RowMatrixXf;
@@ -309,11 +313,11 @@ TEST_CASE("the fixture through the llama2.c loader and its HF export gives the s
 
     const auto text = llama::read_text(fixture_dir + "data/arith.valid.txt");
     const index_t problems = sanitized_build ? 10 : 500;
-    const auto via_hf = llama::arith_accuracy(hf, codec, text, tcq::par(2), "arith", problems);
+    const auto via_hf = llama::arith_accuracy(hf, codec, text, "arith", problems, tcq::par(2));
     CHECK(via_hf.total == problems);
     if (!sanitized_build) CHECK(via_hf.correct == 287);  // the fixture's documented count
     if (sanitized_build)
-        CHECK(via_hf.correct == llama::arith_accuracy(m, codec, text, tcq::par(2), "arith", problems).correct);
+        CHECK(via_hf.correct == llama::arith_accuracy(m, codec, text, "arith", problems, tcq::par(2)).correct);
     fs::remove_all(dir);
 }
 
@@ -422,3 +426,5 @@ TEST_CASE("the writer leaves nothing behind on failure and refuses to overwrite"
                          tcq::error);
     fs::remove_all(dir);
 }
+
+}  // namespace test_llama_hf

@@ -228,8 +228,8 @@ inline constexpr index_t arith_answer_tokens = 6;
 /// The `a+b=c` protocol through `codec`: prompt prefix + the prompt's ids,
 /// greedy until a token that ends a line, exact match of the decoded answer.
 [[nodiscard]] inline accuracy_report arith_accuracy(const model& m, const text_codec& codec, std::string_view text,
-                                                    const tcq::exec_policy& pol, std::string_view what,
-                                                    index_t max_problems) {
+                                                    std::string_view what, index_t max_problems,
+                                                    const tcq::exec_policy& pol = tcq::seq()) {
     const auto probs = arith_problems(text, max_problems);
     tcq::require(!probs.empty(), what, ": no line of the form a+b=c with three lines before it");
     std::vector<completion_problem> ps;

@@ -12,7 +12,8 @@ namespace llama {
 /// Replaces every linear weight of `m` by its dequantized counterpart in `f`
 /// (matched by HF module name). The file must hold exactly the model's
 /// linear layers, by name and shape; `what` names the file in errors.
-inline void apply_tcq(model& m, const tcq::packed_file& f, const tcq::exec_policy& pol, std::string_view what) {
+inline void apply_tcq(model& m, const tcq::packed_file& f, std::string_view what,
+                      const tcq::exec_policy& pol = tcq::seq()) {
     const index_t expected = m.cfg().n_layers * static_cast<index_t>(all_linear_kinds.size());
     tcq::require(f.size() == expected, what, ": holds ", f.size(), " matrices, the model has ", expected,
                  " linear layers");

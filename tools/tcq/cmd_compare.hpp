@@ -74,7 +74,7 @@ inline std::vector<double> evaluate(const llama::model& m, const llama::text_cod
     for (const auto& t : tasks) v.push_back(llama::task_loss(m, t.windows.view(), pol).loss);
     for (const auto& t : tasks)
         if (t.arith) {
-            v.push_back(llama::arith_accuracy(m, codec, *t.arith, pol, t.name, problems).accuracy());
+            v.push_back(llama::arith_accuracy(m, codec, *t.arith, t.name, problems, pol).accuracy());
             break;
         }
     return v;

@@ -54,7 +54,7 @@ inline int run_eval(const arguments& a) {
         const auto r = llama::task_loss(m, w.view(), pol);
         nlohmann::ordered_json j{{"task", name}, {"windows", r.windows}, {"loss", r.loss}, {"perplexity", r.perplexity()}};
         if (llama::is_arith_text(text)) {
-            const auto acc = llama::arith_accuracy(m, lm.codec, text, pol, name, problems);
+            const auto acc = llama::arith_accuracy(m, lm.codec, text, name, problems, pol);
             j["correct"] = acc.correct;
             j["problems"] = acc.total;
             j["accuracy"] = acc.accuracy();

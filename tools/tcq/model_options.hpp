@@ -51,7 +51,7 @@ inline loaded_model load_model(const arguments& a, const exec_policy& pol,
                                const safetensors::directory* files = nullptr) {
     const std::string path = a.required("model");
     auto m = llama::load_model(path, files);
-    if (const auto f = a.get("tcq")) llama::apply_tcq(m, packed_file::open(*f), pol, *f);
+    if (const auto f = a.get("tcq")) llama::apply_tcq(m, packed_file::open(*f), *f, pol);
     std::optional<std::filesystem::path> tok;
     if (const auto t = a.get("tokenizer")) tok = *t;
     auto codec = llama::text_codec::for_model(path, m.cfg().vocab_size, tok, m.cfg().bos_token_id);

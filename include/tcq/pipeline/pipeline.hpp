@@ -208,8 +208,11 @@ public:
             const auto& c = contrast_for(o);
             for (std::size_t i = 0; i < layers_.size(); ++i) {
                 res.layers.push_back(c.pass[i].q);
+                auto& q = res.layers.back();
+                q.values.resize(q.codes.size());
+                dequantize_codes(q, q.values);
                 res.reports.push_back(c.pass[i].report);
-                write_back(i, res.layers.back());
+                write_back(i, q);
             }
             res.seconds_final = c.seconds;  // what this run costs alone
         } else {
@@ -282,7 +285,16 @@ private:
         std::vector<std::vector<float>> q;       ///< RTN contrast: Q(W) per layer
         std::vector<std::vector<float>> h_diag;  ///< diag H per layer (GPTQ contrast only)
         double seconds = 0;
-        [[nodiscard]] const std::vector<float>& values(std::size_t i) const { return pass.empty() ? q[i] : pass[i].q.values; }
+        /// Q(W) of layer i: RTN's values, or the GPTQ pass's codes dequantized
+        /// into `buf` (the cached pass keeps codes only, see contrast_for).
+        [[nodiscard]] const std::vector<float>& values(std::size_t i, std::vector<float>& buf) const {
+            if (pass.empty()) return q[i];
+            const quantized_matrix& qm = pass[i].q;
+            if (!qm.values.empty()) return qm.values;
+            buf.resize(qm.codes.size());
+            dequantize_codes(qm, buf);
+            return buf;
+        }
     };
 
     void say(const pipeline_options& o, const std::string& s) const {
@@ -432,6 +444,9 @@ private:
                 c.q.push_back(contrast_layer(layers_[i].weight, matrix_view<const float>{}, opt, opt.pol).q.values);
         } else {
             c.pass = sequential_gptq(opt, nullptr, "contrast", &c.h_diag);
+            // Codes only: with no kept weight, values are exactly the dequantized
+            // codes (1 byte per weight cached instead of 5; docs/models.md).
+            for (auto& r : c.pass) std::vector<float>().swap(r.q.values);
         }
         restore();
         c.seconds = seconds(t);
@@ -469,7 +484,7 @@ private:
         restore();  // W of the scores is the original
         std::vector<matrix_shape> shapes;
         for (const auto& l : layers_) shapes.push_back({l.name, l.weight.rows(), l.weight.cols()});
-        std::vector<float> scores;
+        std::vector<float> scores, qbuf;
         double scoring = 0;
         const score_provider provide = [&](index_t m, int /*pass*/) {
             const auto t = clock::now();
@@ -478,7 +493,7 @@ private:
             score_inputs in;
             in.W = layers_[i].weight;
             if (c) {
-                in.Q = {c->values(i).data(), R, C};
+                in.Q = {c->values(i, qbuf).data(), R, C};
                 if (!c->pass.empty()) in.u_diag = c->pass[i].report.u_diag;
                 if (!c->h_diag.empty()) in.h_diag = c->h_diag[i];
             }

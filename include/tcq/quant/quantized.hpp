@@ -3,10 +3,13 @@
 /// @brief The quantized matrix that GPTQ and RTN produce and packing consumes.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "tcq/core/error.hpp"
 #include "tcq/core/mask.hpp"
 #include "tcq/core/matrix_view.hpp"
+#include "tcq/quant/element.hpp"
 #include "tcq/quant/grid.hpp"
 
 namespace tcq {
@@ -44,5 +47,21 @@ struct quantized_matrix {
     /// `codes` as a rows × cols view.
     [[nodiscard]] matrix_view<const std::uint8_t> codes_view() const { return {codes.data(), rows(), cols()}; }
 };
+
+/// The dequantized codes of `q`, row-major into `out` (rows·cols values):
+/// bit for bit what `values` holds at every weight that is not kept (GPTQ
+/// and RTN write values with the same element formula, quant/element.hpp).
+/// At a kept weight it is its stored code's value, not the weight.
+inline void dequantize_codes(const quantized_matrix& q, std::span<float> out) {
+    const index_t R = q.rows(), C = q.cols();
+    require(q.codes.size() == static_cast<std::size_t>(R * C) && out.size() == q.codes.size(),
+            "dequantize_codes: ", q.codes.size(), " codes and ", out.size(), " outputs for a ", R, "x", C, " matrix");
+    for (index_t r = 0; r < R; ++r)
+        for (index_t c = 0; c < C; ++c) {
+            const grid_param& p = q.grid.at(r, q.group_of(c));
+            const auto i = static_cast<std::size_t>(r * C + c);
+            out[i] = dequant_code(static_cast<float>(q.codes[i]), p.scale, p.zero);
+        }
+}
 
 }  // namespace tcq
