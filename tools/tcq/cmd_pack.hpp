@@ -34,7 +34,7 @@ options:
   --bits B              base bit width: 2, 3, 4 or 8 (required)
 )",
                        gptq_help,
-                       R"(  --kept-format F    fp16 (default) or bf16 for the kept weights
+                       R"(  --kept-format F       fp16 (default) or bf16 for the kept weights
   --method NAME         method recorded in the file (default: gptq)
   --calibration TEXT    free text recorded in the file
   -o, --output FILE     output .tcq file (required)

@@ -43,7 +43,7 @@ options:
 )",
          gptq_help,
          R"(  --rtn-contrast        contrast from round-to-nearest instead of GPTQ
-  --kept-format F    fp16 (default) or bf16 for the kept weights
+  --kept-format F       fp16 (default) or bf16 for the kept weights
   --calibration TEXT    free text recorded in the file
   --masks FILE          also write the selected masks (BOOL) there
   -o, --output FILE     output .tcq file (required)
