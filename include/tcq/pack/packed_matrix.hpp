@@ -374,15 +374,12 @@ inline quantized_matrix unpack(const packed_view& p) {
     for (auto gi : p.parts().g_idx) q.g_idx.push_back(gi);
     const auto n = static_cast<std::size_t>(info.rows * info.cols);
     q.codes.resize(n);
-    q.values.resize(n);
     for (index_t r = 0; r < info.rows; ++r)
-        for (index_t c = 0; c < info.cols; ++c) {
-            const index_t g = p.group_of(c);
-            const unsigned code = row_code(p.row_codes(r), info.bits, c);
-            q.codes[static_cast<std::size_t>(r * info.cols + c)] = static_cast<std::uint8_t>(code);
-            q.values[static_cast<std::size_t>(r * info.cols + c)] =
-                dequant_code(static_cast<float>(code), p.scale(r, g), static_cast<float>(p.zero_code(r, g)));
-        }
+        for (index_t c = 0; c < info.cols; ++c)
+            q.codes[static_cast<std::size_t>(r * info.cols + c)] =
+                static_cast<std::uint8_t>(row_code(p.row_codes(r), info.bits, c));
+    q.values.resize(n);
+    dequantize_codes(q, q.values);  // the grid and g_idx above; kept values follow
     q.kept = mask(info.rows, info.cols);
     if (info.kept) {
         kept_cursor cur(p.parts().kept, info.cols, 0);
